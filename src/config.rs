@@ -1,0 +1,123 @@
+//! The configuration file: a raw serde mirror of the TOML (unknown keys rejected) validated once
+//! into an immutable [`Config`] with typed fields. Owns every default; must not read media files.
+
+mod raw;
+pub mod units;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderValue;
+
+/// The validated, immutable configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was loaded from (for messages); empty for built-in configs (`demo`).
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[cache]`.
+    pub cache: CacheConfig,
+    /// `[http]`.
+    pub http: HttpConfig,
+}
+
+/// `[server]`: listeners, the media root and connection limits.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on (`listen`).
+    pub listen: Vec<SocketAddr>,
+    /// The directory the packager writes into (`root`), as configured.
+    pub root: PathBuf,
+    /// A client must send a whole request head within this (`header_read_timeout`, default 10s).
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes read or written for this long is closed (`idle_timeout`, 60s).
+    pub idle_timeout: Duration,
+    /// On SIGTERM/SIGINT, in-flight responses get this long to finish (`shutdown_grace`, 10s).
+    pub shutdown_grace: Duration,
+    /// One log line per request (`access_log`, default true).
+    pub access_log: bool,
+}
+
+/// `[cache]`: revalidation intervals and the RAM budget for file bytes.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Fallback revalidation interval for playlists (`manifest_validity`, default 500ms).
+    pub manifest_validity: Duration,
+    /// Fallback revalidation interval for segments (`segment_validity`, default 10s).
+    pub segment_validity: Duration,
+    /// Bytes of file content held in RAM (`memory_budget`, default 256MiB).
+    pub memory_budget_bytes: u64,
+}
+
+/// `[http]`: response header policy.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `max-age` for content that never changes once complete: segments, init files, VOD
+    /// playlists (`immutable_max_age`, default 1d).
+    pub immutable_max_age: Duration,
+    /// CORS headers, `None` when `cors = false`.
+    pub cors: Option<CorsConfig>,
+}
+
+/// CORS response headers, precomputed.
+#[derive(Debug, Clone)]
+pub struct CorsConfig {
+    /// `Access-Control-Allow-Origin` (`cors_allow_origin`, default `*`).
+    pub allow_origin: HeaderValue,
+    /// `Access-Control-Max-Age` for preflights (`cors_max_age`, default 1d).
+    pub max_age: HeaderValue,
+}
+
+/// A configuration error, naming the file and the offending key. Maps to exit code 78.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file being loaded.
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `cache.memory_budget`; empty when the error is not about one key.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "config {}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "config {}: key `{}`: {}", self.file.display(), self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        raw::parse(text, path)
+    }
+
+    /// A built-in config serving `root` on `listen` with every default (used by `demo`).
+    pub fn with_defaults(root: PathBuf, listen: SocketAddr) -> Config {
+        let text = format!(
+            "[server]\nlisten = [\"{listen}\"]\nroot = {:?}\n",
+            root.to_string_lossy()
+        );
+        // The text above is built from a valid address and a quoted path, and root exists
+        // when `demo` calls this; a failure here is a programming error worth a panic message.
+        Config::from_toml(&text, Path::new("<built-in>")).expect("built-in config is valid")
+    }
+}

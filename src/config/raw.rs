@@ -1,0 +1,249 @@
+//! The TOML file as written: serde structs with unknown keys rejected, and the one validation
+//! pass that turns them into [`Config`]. Every error names its key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::HeaderValue;
+use serde::Deserialize;
+
+use super::units::{parse_duration, parse_size};
+use super::{CacheConfig, Config, ConfigError, CorsConfig, HttpConfig, ServerConfig};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
+    http: RawHttp,
+    secure_link: Option<toml::Table>,
+    retention: Option<toml::Table>,
+    admin: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: OneOrMany,
+    root: String,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    shutdown_grace: Option<String>,
+    access_log: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    manifest_validity: Option<String>,
+    segment_validity: Option<String>,
+    memory_budget: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    immutable_max_age: Option<String>,
+    cors: Option<bool>,
+    cors_allow_origin: Option<String>,
+    cors_max_age: Option<String>,
+}
+
+/// Builds errors that all name the same file.
+struct Errors<'a> {
+    file: &'a Path,
+}
+
+impl Errors<'_> {
+    fn at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(&self, key: &str, value: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
+        let d = parse_duration(value.unwrap_or(default)).map_err(|m| self.at(key, m))?;
+        if d.is_zero() {
+            return Err(self.at(key, "must be greater than zero"));
+        }
+        Ok(d)
+    }
+}
+
+pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let errors = Errors { file };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&errors, text, &e))?;
+    if raw.secure_link.is_some() {
+        // Serving a protected prefix without checking signatures would expose paid content:
+        // refuse to start rather than silently ignore the section.
+        return Err(errors.at("secure_link", "signed URLs are not supported by this build yet; remove the section or upgrade"));
+    }
+    for (key, present) in [("retention", raw.retention.is_some()), ("admin", raw.admin.is_some())] {
+        if present {
+            tracing::warn!("config {}: section [{key}] is not supported by this build yet and is ignored", file.display());
+        }
+    }
+    Ok(Config {
+        source: file.to_path_buf(),
+        server: server(&errors, raw.server)?,
+        cache: cache(&errors, raw.cache)?,
+        http: http(&errors, raw.http)?,
+    })
+}
+
+/// toml's messages name the key for unknown fields (`unknown field `x``) and show the line;
+/// we add the dotted table path in front so the operator sees e.g. `cache.foo`.
+fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().to_string();
+    let key = match (message.strip_prefix("unknown field `"), e.span()) {
+        (Some(rest), Some(span)) => {
+            let field = rest.split('`').next().unwrap_or_default();
+            match enclosing_table(text, span.start) {
+                Some(table) => format!("{table}.{field}"),
+                None => field.to_string(),
+            }
+        }
+        _ => String::new(),
+    };
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let message = match line {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    };
+    errors.at(&key, message)
+}
+
+/// The `[table]` header in force at byte offset `at`, if any.
+fn enclosing_table(text: &str, at: usize) -> Option<String> {
+    text[..at.min(text.len())]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+}
+
+fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+    let listen_raw = match raw.listen {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    if listen_raw.is_empty() {
+        return Err(errors.at("server.listen", "needs at least one address, like \"127.0.0.1:8080\""));
+    }
+    let listen = listen_raw
+        .iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| errors.at("server.listen", format!("{s:?} is not an IP:port address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let root = std::path::PathBuf::from(&raw.root);
+    match std::fs::metadata(&root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(errors.at("server.root", format!("{:?} is not a directory", raw.root))),
+        Err(e) => return Err(errors.at("server.root", format!("{:?}: {e}", raw.root))),
+    }
+    Ok(ServerConfig {
+        listen,
+        root,
+        header_read_timeout: errors.duration("server.header_read_timeout", raw.header_read_timeout.as_deref(), "10s")?,
+        idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
+        shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
+        access_log: raw.access_log.unwrap_or(true),
+    })
+}
+
+fn cache(errors: &Errors<'_>, raw: RawCache) -> Result<CacheConfig, ConfigError> {
+    let memory_budget_bytes = parse_size(raw.memory_budget.as_deref().unwrap_or("256MiB"))
+        .map_err(|m| errors.at("cache.memory_budget", m))?;
+    Ok(CacheConfig {
+        manifest_validity: errors.duration("cache.manifest_validity", raw.manifest_validity.as_deref(), "500ms")?,
+        segment_validity: errors.duration("cache.segment_validity", raw.segment_validity.as_deref(), "10s")?,
+        memory_budget_bytes,
+    })
+}
+
+fn http(errors: &Errors<'_>, raw: RawHttp) -> Result<HttpConfig, ConfigError> {
+    let immutable_max_age = errors.duration("http.immutable_max_age", raw.immutable_max_age.as_deref(), "1d")?;
+    let cors = if raw.cors.unwrap_or(true) {
+        let origin = raw.cors_allow_origin.as_deref().unwrap_or("*");
+        let allow_origin = HeaderValue::from_str(origin)
+            .ok()
+            .filter(|_| !origin.is_empty())
+            .ok_or_else(|| errors.at("http.cors_allow_origin", format!("{origin:?} is not a valid header value")))?;
+        let max_age = errors.duration("http.cors_max_age", raw.cors_max_age.as_deref(), "1d")?;
+        Some(CorsConfig { allow_origin, max_age: HeaderValue::from(max_age.as_secs()) })
+    } else {
+        None
+    };
+    Ok(HttpConfig { immutable_max_age, cors })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new("test.toml"))
+    }
+
+    fn minimal(extra: &str) -> String {
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\nroot = \"/tmp\"\n{extra}")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&minimal("")).unwrap();
+        assert_eq!(c.cache.manifest_validity, Duration::from_millis(500));
+        assert_eq!(c.cache.segment_validity, Duration::from_secs(10));
+        assert_eq!(c.cache.memory_budget_bytes, 256 << 20);
+        assert!(c.server.access_log);
+        assert_eq!(c.http.cors.unwrap().allow_origin, "*");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let e = load(&minimal("[cache]\nmanifest_validty = \"1s\"\n")).unwrap_err();
+        assert_eq!(e.key, "cache.manifest_validty");
+        assert!(e.to_string().contains("test.toml"), "{e}");
+        let e = load(&minimal("bogus = 1\n")).unwrap_err();
+        assert_eq!(e.key, "server.bogus");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = load(&minimal("[cache]\nmemory_budget = \"lots\"\n")).unwrap_err();
+        assert_eq!(e.key, "cache.memory_budget");
+        let e = load(&minimal("[cache]\nsegment_validity = \"0s\"\n")).unwrap_err();
+        assert_eq!(e.key, "cache.segment_validity");
+        let e = load("[server]\nlisten = [\"nope\"]\nroot = \"/tmp\"\n").unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        let e = load("[server]\nlisten = []\nroot = \"/tmp\"\n").unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        let e = load("[server]\nlisten = \"127.0.0.1:1\"\nroot = \"/nonexistent/x\"\n").unwrap_err();
+        assert_eq!(e.key, "server.root");
+        let e = load(&minimal("[secure_link]\nsecret = \"x\"\n")).unwrap_err();
+        assert_eq!(e.key, "secure_link");
+    }
+
+    #[test]
+    fn missing_server_section_is_an_error() {
+        let e = load("[cache]\n").unwrap_err();
+        assert!(e.message.contains("server"), "{e}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The request handler: one function from a request head to a [`ResponsePlan`]. `decide` turns
+//! the request into an [`Outcome`] or a [`RequestError`]; `present` is the only place that maps
+//! those to status codes and headers. Must not do socket I/O.
+
+mod present;
+
+use std::sync::Arc;
+
+use http::header::RANGE;
+use http::{HeaderMap, Method, Uri};
+
+use crate::conditional::{self, Precondition, Validators};
+use crate::path::{NormPath, PathError};
+use crate::plan::ResponsePlan;
+use crate::range::{self, ByteRange, RangeDecision};
+use crate::state::AppState;
+use crate::store::{FileEntry, Lookup};
+
+/// Longest request target accepted (414 beyond).
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// Largest total of header names and values accepted (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The parts of a request the handler reads, whatever library parsed them.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestHead<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// Request target.
+    pub uri: &'a Uri,
+    /// Header fields.
+    pub headers: &'a HeaderMap,
+}
+
+/// A successful decision.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Answer a CORS preflight (or `OPTIONS *`).
+    Preflight,
+    /// Send (part of) a file.
+    File {
+        /// The file version selected.
+        entry: Arc<FileEntry>,
+        /// Which part.
+        part: Part,
+        /// HEAD: the same headers, no body.
+        head_only: bool,
+    },
+}
+
+/// Which part of a file to send.
+#[derive(Debug)]
+pub enum Part {
+    /// 200 with the whole body.
+    Whole,
+    /// 304.
+    NotModified,
+    /// 206 with one range.
+    Single(ByteRange),
+    /// 206 multipart/byteranges.
+    Multi(Vec<ByteRange>),
+}
+
+/// Why a request fails; each maps to exactly one status in `present`.
+#[derive(Debug)]
+pub enum RequestError {
+    /// 400: the path is malformed or escapes the root.
+    BadPath(PathError),
+    /// 403: the file is not readable by the server.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 412.
+    PreconditionFailed,
+    /// 414.
+    UriTooLong,
+    /// 416, with the representation length for `Content-Range: bytes */LEN`.
+    RangeNotSatisfiable(u64),
+    /// 431.
+    HeadersTooLarge,
+    /// 503: a playlist kept changing during every read.
+    Busy,
+    /// 500.
+    Internal(std::io::Error),
+}
+
+/// Handles one request.
+pub async fn handle(state: &AppState, req: RequestHead<'_>) -> ResponsePlan {
+    let cors = state.config.http.cors.as_ref();
+    match decide(state, req).await {
+        Ok(outcome) => present::outcome(outcome, cors, req.headers),
+        Err(error) => present::error(error, cors, req.method == Method::HEAD),
+    }
+}
+
+async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
+    check_limits(req)?;
+    let head_only = match *req.method {
+        Method::GET => false,
+        Method::HEAD => true,
+        Method::OPTIONS => return Ok(Outcome::Preflight),
+        _ => return Err(RequestError::MethodNotAllowed),
+    };
+    let path = NormPath::parse(req.uri.path()).map_err(RequestError::BadPath)?;
+    // Dot-files (markers, editor files) and ffmpeg's `*.tmp` scratch files are never content;
+    // a path ending in `/` is a directory, and directories are never listed.
+    if path.is_hidden() || path.is_directory() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp")) {
+        return Err(RequestError::NotFound);
+    }
+    let entry = match state.store.lookup(&path).await.map_err(RequestError::Internal)? {
+        Lookup::Found(entry) => entry,
+        Lookup::NotFound => return Err(RequestError::NotFound),
+        Lookup::Forbidden => return Err(RequestError::Forbidden),
+        Lookup::Busy => return Err(RequestError::Busy),
+    };
+    let part = select_part(&entry, req.headers)?;
+    Ok(Outcome::File { entry, part, head_only })
+}
+
+fn check_limits(req: RequestHead<'_>) -> Result<(), RequestError> {
+    let target = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + req.uri.authority().map_or(0, |a| a.as_str().len())
+        + req.uri.scheme_str().map_or(0, str::len);
+    if target > MAX_TARGET_BYTES {
+        return Err(RequestError::UriTooLong);
+    }
+    let header_bytes: usize = req.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(RequestError::HeadersTooLarge);
+    }
+    Ok(())
+}
+
+/// Conditionals first (RFC 9110 §13.2.2), then Range (§14.2).
+fn select_part(entry: &FileEntry, headers: &HeaderMap) -> Result<Part, RequestError> {
+    let validators = Validators {
+        // The ETag was built from hex digits and quotes, so it is always visible ASCII.
+        etag: entry.etag.to_str().unwrap_or_default(),
+        modified_secs: entry.modified_secs,
+    };
+    let use_range = match conditional::evaluate(headers, validators) {
+        Precondition::NotModified => return Ok(Part::NotModified),
+        Precondition::Failed => return Err(RequestError::PreconditionFailed),
+        Precondition::Proceed { use_range } => use_range,
+    };
+    let Some(range_header) = headers.get(RANGE).filter(|_| use_range) else {
+        return Ok(Part::Whole);
+    };
+    let len = entry.bytes.len() as u64;
+    match range::decide(range_header.as_bytes(), len) {
+        RangeDecision::Full => Ok(Part::Whole),
+        RangeDecision::Unsatisfiable => Err(RequestError::RangeNotSatisfiable(len)),
+        RangeDecision::Partial(mut ranges) if ranges.len() == 1 => Ok(Part::Single(ranges.remove(0))),
+        RangeDecision::Partial(ranges) => Ok(Part::Multi(ranges)),
+    }
+}

@@ -1,0 +1,39 @@
+//! hls-origin: an HTTP origin for HLS that serves the directory a packager (ffmpeg) writes
+//! into, to a CDN.
+//!
+//! # Module map
+//! - [`cli`]: the command line. [`config`]: the TOML file, validated once into [`config::Config`].
+//! - [`server`]: the connection driver (hyper, HTTP/1.1 + h2c): timeouts, limits, access log,
+//!   graceful shutdown. [`process`]: open-file limit and signals.
+//! - [`handler`]: request → [`plan::ResponsePlan`]; the only place that picks status codes.
+//!   Pure helpers: [`path`] (nginx-style `$uri` normalisation), [`media`] (content types,
+//!   Cache-Control), [`playlist`] (RFC 8216 facts), [`range`] (RFC 9110 §14), [`conditional`]
+//!   (RFC 9110 §13).
+//! - [`store`]: all file I/O of the request path, on the blocking pool, confined to the root.
+//! - [`demo`]: a built-in live stream for first-time users.
+//!
+//! # Request flow
+//! 1. [`server::run`] accepts a connection; hyper parses a request head (hyper answers 400/431
+//!    for heads it cannot parse or that exceed its buffer).
+//! 2. [`handler::handle`] checks the head's size (414/431) and method (405, OPTIONS → preflight).
+//! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes); dot
+//!    files, `*.tmp` and directories are 404.
+//! 4. [`store::Store::lookup`] opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`),
+//!    reads it whole into `Bytes` and builds a [`store::FileEntry`] with every header precomputed.
+//! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416).
+//! 6. `handler::present` turns the outcome into a plan; the driver renders it.
+
+pub mod cli;
+pub mod conditional;
+pub mod config;
+pub mod demo;
+pub mod handler;
+pub mod media;
+pub mod path;
+pub mod plan;
+pub mod playlist;
+pub mod process;
+pub mod range;
+pub mod server;
+pub mod state;
+pub mod store;

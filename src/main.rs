@@ -1,0 +1,62 @@
+//! The `hls-origin` binary: parse the command line, set up logging, load the config, bind, run,
+//! and map errors to exit codes (78 = bad config, as sysexits' EX_CONFIG).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hls_origin::cli::{Cli, Command};
+use hls_origin::config::Config;
+use hls_origin::{demo, process, server, state::AppState};
+
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Command::Serve { config } => match Config::load(&config) {
+            Ok(config) => exit(runtime().and_then(|rt| rt.block_on(serve(config)))),
+            Err(e) => config_error(&e),
+        },
+        Command::Demo { listen } => exit(runtime().and_then(|rt| rt.block_on(demo::run(listen)))),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    process::raise_open_file_limit();
+    let listeners = server::bind(&config.server.listen).await?;
+    let state = AppState::new(config)?;
+    server::serve(listeners, state, process::shutdown_signal()).await
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn config_error(e: &hls_origin::config::ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EX_CONFIG)
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Request-path normalisation, as nginx computes `$uri`: percent-decode, merge slashes, resolve
+//! `.` and `..`. Pure; must not touch the filesystem (the store confines lookups to the root).
+
+use std::fmt;
+
+/// A decoded, normalised absolute path: starts with `/`, no empty, `.` or `..` segments.
+/// A trailing `/` is kept, because `/a.ts/` must not name the file `/a.ts`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NormPath(String);
+
+/// Why a request path was rejected; every variant is a 400.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathError {
+    /// `%` not followed by two hex digits.
+    BadEncoding,
+    /// A decoded NUL byte (`%00`).
+    Nul,
+    /// `..` above the root.
+    Escape,
+    /// Decodes to bytes that are not UTF-8.
+    NotUtf8,
+    /// Not an absolute path.
+    NotAbsolute,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::BadEncoding => "bad percent-encoding in path",
+            PathError::Nul => "NUL byte in path",
+            PathError::Escape => "path escapes the root",
+            PathError::NotUtf8 => "path is not UTF-8",
+            PathError::NotAbsolute => "path is not absolute",
+        })
+    }
+}
+
+impl NormPath {
+    /// Normalises the path part of a request target (no query string).
+    pub fn parse(raw: &str) -> Result<NormPath, PathError> {
+        if !raw.starts_with('/') {
+            return Err(PathError::NotAbsolute);
+        }
+        let decoded = percent_decode(raw.as_bytes())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
+        let mut segments: Vec<&str> = Vec::new();
+        let mut trailing_slash = false;
+        for seg in decoded.split('/').skip(1) {
+            // A path ending in "/", "/." or "/.." names a directory (RFC 3986 §5.2.4 keeps
+            // the final slash in those cases; nginx does the same).
+            trailing_slash = matches!(seg, "" | "." | "..");
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    segments.pop().ok_or(PathError::Escape)?;
+                }
+                s => segments.push(s),
+            }
+        }
+        let mut out = String::with_capacity(decoded.len());
+        for s in &segments {
+            out.push('/');
+            out.push_str(s);
+        }
+        if trailing_slash || segments.is_empty() {
+            out.push('/');
+        }
+        Ok(NormPath(out))
+    }
+
+    /// The normalised path, starting with `/` (nginx's `$uri`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path relative to the root (no leading `/`); empty for the root itself.
+    pub fn relative(&self) -> &str {
+        &self.0[1..]
+    }
+
+    /// True when any segment is a dot-file (`.complete`, `.git`, editor swap files).
+    pub fn is_hidden(&self) -> bool {
+        self.0.split('/').any(|s| s.starts_with('.'))
+    }
+
+    /// True for a path ending in `/`: a directory, never a file.
+    pub fn is_directory(&self) -> bool {
+        self.0.ends_with('/')
+    }
+
+    /// The last segment's extension, lower-cased comparisons are the caller's business.
+    pub fn extension(&self) -> Option<&str> {
+        let name = self.0.rsplit('/').next()?;
+        name.rsplit_once('.').map(|(_, ext)| ext)
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        let byte = if b == b'%' {
+            let hi = input.get(i + 1).copied().and_then(hex);
+            let lo = input.get(i + 2).copied().and_then(hex);
+            let (Some(hi), Some(lo)) = (hi, lo) else {
+                return Err(PathError::BadEncoding);
+            };
+            i += 3;
+            hi << 4 | lo
+        } else {
+            i += 1;
+            b
+        };
+        if byte == 0 {
+            return Err(PathError::Nul);
+        }
+        out.push(byte);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(s: &str) -> Result<String, PathError> {
+        NormPath::parse(s).map(|p| p.as_str().to_string())
+    }
+
+    #[test]
+    fn nginx_uri_examples() {
+        assert_eq!(norm("/live/a/index.m3u8").unwrap(), "/live/a/index.m3u8");
+        assert_eq!(norm("//live///a//x.ts").unwrap(), "/live/a/x.ts");
+        assert_eq!(norm("/live/./a/../b/x.ts").unwrap(), "/live/b/x.ts");
+        assert_eq!(norm("/live%2Fa%2fx.ts").unwrap(), "/live/a/x.ts");
+        assert_eq!(norm("/%6c%69ve/x.ts").unwrap(), "/live/x.ts");
+        assert_eq!(norm("/a/%2e%2e/x.ts").unwrap(), "/x.ts");
+        assert_eq!(norm("/").unwrap(), "/");
+        assert_eq!(norm("/a/").unwrap(), "/a/");
+        assert_eq!(norm("/a/.").unwrap(), "/a/");
+        assert_eq!(norm("/a/b/..").unwrap(), "/a/");
+        assert_eq!(norm("/a/..").unwrap(), "/");
+        assert_eq!(norm("/sp%20ace.ts").unwrap(), "/sp ace.ts");
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(norm("/../etc/passwd"), Err(PathError::Escape));
+        assert_eq!(norm("/a/../../etc"), Err(PathError::Escape));
+        assert_eq!(norm("/%2e%2e/etc"), Err(PathError::Escape));
+        assert_eq!(norm("/..%2f..%2fetc"), Err(PathError::Escape));
+        assert_eq!(norm("/a%00.ts"), Err(PathError::Nul));
+        assert_eq!(norm("/a%zz"), Err(PathError::BadEncoding));
+        assert_eq!(norm("/a%4"), Err(PathError::BadEncoding));
+        assert_eq!(norm("/a%"), Err(PathError::BadEncoding));
+        assert_eq!(norm("/%ff"), Err(PathError::NotUtf8));
+        assert_eq!(norm("a.ts"), Err(PathError::NotAbsolute));
+        assert_eq!(norm("*"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn classification() {
+        assert!(NormPath::parse("/a/.complete").unwrap().is_hidden());
+        assert!(NormPath::parse("/.git/config").unwrap().is_hidden());
+        assert!(!NormPath::parse("/a/b.ts").unwrap().is_hidden());
+        assert!(NormPath::parse("/a/").unwrap().is_directory());
+        assert_eq!(NormPath::parse("/a/b.m3u8").unwrap().extension(), Some("m3u8"));
+        assert_eq!(NormPath::parse("/a.b/c").unwrap().extension(), None);
+        assert_eq!(NormPath::parse("/a/b.ts").unwrap().relative(), "a/b.ts");
+    }
+
+    proptest! {
+        #[test]
+        fn normalised_paths_are_canonical(raw in "/[a-z./%0-9A-F]{0,40}") {
+            if let Ok(p) = NormPath::parse(&raw) {
+                let s = p.as_str();
+                prop_assert!(s.starts_with('/'));
+                prop_assert!(!s.contains("//"));
+                prop_assert!(!s.split('/').any(|seg| seg == "." || seg == ".."));
+                prop_assert!(!s.contains('\0'));
+                // Normalising again changes nothing (a `%` in a file name would be decoded
+                // again, so only check idempotence when there is none).
+                if !s.contains('%') {
+                    let again = NormPath::parse(s).unwrap();
+                    prop_assert_eq!(again.as_str(), s);
+                }
+            }
+        }
+
+        #[test]
+        fn never_panics(raw in any::<String>()) {
+            let _ = NormPath::parse(&raw);
+        }
+
+        #[test]
+        fn never_escapes(segs in proptest::collection::vec("(\\.\\.|\\.|[a-z]{1,3}|%2e%2e|%2F)", 0..12)) {
+            let raw = format!("/{}", segs.join("/"));
+            // Count depth the way a filesystem would: if the normaliser accepts, the
+            // result must be a plain descendant of the root.
+            if let Ok(p) = NormPath::parse(&raw) {
+                prop_assert!(!p.relative().split('/').any(|s| s == ".."));
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Facts read from a playlist's text (RFC 8216): target duration, whether it has ended, whether
+//! it is a master playlist, whether it looks complete. Pure; never rewrites a playlist.
+
+/// What the server needs to know about one version of a playlist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlaylistInfo {
+    /// `EXT-X-TARGETDURATION` in whole seconds (§4.3.3.1).
+    pub target_duration: Option<u64>,
+    /// `EXT-X-ENDLIST` present, or `EXT-X-PLAYLIST-TYPE:VOD` (§4.3.3.4–5): it will not change.
+    pub ended: bool,
+    /// Has `EXT-X-STREAM-INF` (§4.3.4.2): a master (multivariant) playlist.
+    pub master: bool,
+}
+
+impl PlaylistInfo {
+    /// Scans playlist bytes. Lines may end in LF or CRLF (§4.1); unknown tags are ignored.
+    pub fn scan(bytes: &[u8]) -> PlaylistInfo {
+        let mut info = PlaylistInfo::default();
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(v) = line.strip_prefix(b"#EXT-X-TARGETDURATION:") {
+                info.target_duration = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse().ok());
+            } else if line == b"#EXT-X-ENDLIST" || line == b"#EXT-X-PLAYLIST-TYPE:VOD" {
+                info.ended = true;
+            } else if line.starts_with(b"#EXT-X-STREAM-INF:") {
+                info.master = true;
+            }
+        }
+        info
+    }
+
+    /// True when the bytes could be a whole playlist: they start with `#EXTM3U` (§4.3.1.1) and
+    /// end with a line terminator, so a writer caught mid-write is recognised.
+    pub fn looks_complete(bytes: &[u8]) -> bool {
+        bytes.starts_with(b"#EXTM3U") && bytes.ends_with(b"\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn live_media_playlist() {
+        let p = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:6.0,\na7.ts\n";
+        let info = PlaylistInfo::scan(p);
+        assert_eq!(info, PlaylistInfo { target_duration: Some(6), ended: false, master: false });
+        assert!(PlaylistInfo::looks_complete(p));
+    }
+
+    #[test]
+    fn vod_and_master_and_crlf() {
+        let vod = b"#EXTM3U\r\n#EXT-X-TARGETDURATION:4\r\n#EXTINF:4,\r\na.ts\r\n#EXT-X-ENDLIST\r\n";
+        assert_eq!(PlaylistInfo::scan(vod), PlaylistInfo { target_duration: Some(4), ended: true, master: false });
+        let typed = b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n";
+        assert!(PlaylistInfo::scan(typed).ended);
+        let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n";
+        assert!(PlaylistInfo::scan(master).master);
+        assert!(!PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\na7."));
+        assert!(!PlaylistInfo::looks_complete(b""));
+    }
+
+    proptest! {
+        #[test]
+        fn scan_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = PlaylistInfo::scan(&bytes);
+            let _ = PlaylistInfo::looks_complete(&bytes);
+        }
+
+        #[test]
+        fn target_duration_is_found(t in 0u64..100_000, pre in "[#A-Z:,0-9\n]{0,40}") {
+            let text = format!("#EXTM3U\n{pre}\n#EXT-X-TARGETDURATION:{t}\n");
+            prop_assert_eq!(PlaylistInfo::scan(text.as_bytes()).target_duration, Some(t));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Connection activity tracking for the idle timeout: a transparent I/O wrapper that counts
+//! bytes moved, and a watchdog that fires when the count stops changing. Must not buffer or
+//! alter the bytes.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A TCP stream that records that bytes moved.
+pub struct ActivityIo {
+    stream: TcpStream,
+    moved: Arc<AtomicU64>,
+}
+
+/// The watchdog side of an [`ActivityIo`].
+pub struct Activity {
+    moved: Arc<AtomicU64>,
+}
+
+impl ActivityIo {
+    /// Wraps an accepted stream (setting `TCP_NODELAY`: responses are written whole, and
+    /// Nagle would delay the last partial packet of every small playlist).
+    pub fn new(stream: TcpStream) -> (ActivityIo, Activity) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+        let moved = Arc::new(AtomicU64::new(0));
+        (ActivityIo { stream, moved: Arc::clone(&moved) }, Activity { moved })
+    }
+
+    fn record(&self, n: usize) {
+        // Relaxed: the watchdog only needs to see that the count changed eventually.
+        self.moved.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    /// Resolves once no byte has moved for a whole `idle` period (so after `idle` to `2 × idle`
+    /// of silence); a connection that keeps moving bytes is never interrupted.
+    pub async fn idle_for(&self, idle: Duration) {
+        let mut last = self.moved.load(Ordering::Relaxed);
+        loop {
+            tokio::time::sleep(idle).await;
+            let now = self.moved.load(Ordering::Relaxed);
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+impl AsyncRead for ActivityIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
+        this.record(buf.filled().len() - before);
+        result
+    }
+}
+
+impl AsyncWrite for ActivityIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = result {
+            this.record(n);
+        }
+        result
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = result {
+            this.record(n);
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,97 @@
+//! Blocking reads of one file beneath the root: resolve without leaving it, stat, read whole,
+//! and verify nothing changed during the read. Runs only on the blocking pool.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+
+use super::{entry_for, Inner, Lookup};
+use crate::media::MediaKind;
+use crate::playlist::PlaylistInfo;
+
+/// Reads attempted before a still-changing playlist is reported busy.
+const ATTEMPTS: usize = 5;
+
+pub(super) fn lookup_blocking(inner: &Inner, rel: &str) -> io::Result<Lookup> {
+    let file = match open_beneath(inner, rel) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(Lookup::NotFound),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(Lookup::Forbidden),
+        Err(e) => return Err(e),
+    };
+    let kind = MediaKind::from_extension(rel.rsplit_once('.').map(|(_, e)| e));
+    for attempt in 0..ATTEMPTS {
+        let before = file.metadata()?;
+        if !before.is_file() {
+            return Ok(Lookup::NotFound);
+        }
+        let bytes = read_at_most(&file, before.len())?;
+        let after = file.metadata()?;
+        // A writer that changed the file during the read leaves a torn copy: read again.
+        let unchanged = after.len() == before.len()
+            && after.mtime() == before.mtime()
+            && after.mtime_nsec() == before.mtime_nsec()
+            && bytes.len() as u64 == before.len();
+        let playlist_ok = !kind.is_playlist() || PlaylistInfo::looks_complete(&bytes);
+        if unchanged && playlist_ok {
+            let modified = after.modified()?;
+            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, modified, inner.immutable_max_age))));
+        }
+        if attempt + 1 < ATTEMPTS {
+            std::thread::sleep(std::time::Duration::from_millis(1 << attempt));
+        }
+    }
+    Ok(Lookup::Busy)
+}
+
+/// Reads up to `len` bytes from the start, plus one more to notice growth.
+fn read_at_most(file: &File, len: u64) -> io::Result<Bytes> {
+    let cap = usize::try_from(len).map_err(io::Error::other)?;
+    let mut buf = Vec::with_capacity(cap + 1);
+    let mut reader = file;
+    // `Read for &File` reads from the current offset; each attempt starts again at 0.
+    std::io::Seek::rewind(&mut reader)?;
+    reader.take(len + 1).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Opens `rel` beneath the root, never following a symlink out of it. `Ok(None)` for anything
+/// that should look like a missing file.
+fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
+    if rel.is_empty() {
+        return Ok(None);
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match openat2(&inner.root_fd, rel, how) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        // EXDEV: resolution would leave the root; ELOOP: too many links; ENOTDIR: a file used
+        // as a directory; ENXIO: a socket or FIFO without a peer.
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EXDEV | Errno::ELOOP | Errno::ENAMETOOLONG | Errno::ENXIO) => Ok(None),
+        Err(Errno::ENOSYS) => open_checked_fallback(inner, rel),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// For kernels before 5.6 (no `openat2`): canonicalise, then refuse anything outside the root.
+fn open_checked_fallback(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
+    let canonical = match inner.root.join(rel).canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !canonical.starts_with(&inner.root) {
+        return Ok(None);
+    }
+    match File::open(&canonical) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
