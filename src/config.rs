@@ -112,10 +112,7 @@ impl Config {
 
     /// A built-in config serving `root` on `listen` with every default (used by `demo`).
     pub fn with_defaults(root: PathBuf, listen: SocketAddr) -> Config {
-        let text = format!(
-            "[server]\nlisten = [\"{listen}\"]\nroot = {:?}\n",
-            root.to_string_lossy()
-        );
+        let text = format!("[server]\nlisten = [\"{listen}\"]\nroot = {:?}\n", root.to_string_lossy());
         // The text above is built from a valid address and a quoted path, and root exists
         // when `demo` calls this; a failure here is a programming error worth a panic message.
         Config::from_toml(&text, Path::new("<built-in>")).expect("built-in config is valid")

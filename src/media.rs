@@ -44,10 +44,7 @@ impl MediaKind {
             ("vtt", MediaKind::Vtt),
             ("key", MediaKind::Key),
         ];
-        TABLE
-            .iter()
-            .find(|(e, _)| e.eq_ignore_ascii_case(ext))
-            .map_or(MediaKind::Other, |&(_, k)| k)
+        TABLE.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)).map_or(MediaKind::Other, |&(_, k)| k)
     }
 
     /// The `Content-Type` to send.

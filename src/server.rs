@@ -65,7 +65,11 @@ pub async fn serve(
 
 /// Serves one listener until `shutdown` resolves; then stops accepting and gives open
 /// connections `server.shutdown_grace` to finish their responses.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let builder = Arc::new(http_builder(&state));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -77,7 +81,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                     let builder = Arc::clone(&builder);
                     let state = Arc::clone(&state);
                     tokio::spawn(async move {
-                        let idle = state.config.server.idle_timeout;
+                        let (first_byte, idle) = (state.config.server.header_read_timeout, state.config.server.idle_timeout);
                         let (io, activity) = ActivityIo::new(stream);
                         let service = service_fn(move |req| respond(Arc::clone(&state), peer, req));
                         let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
@@ -85,7 +89,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Fut
                             result = conn => if let Err(e) = result {
                                 tracing::debug!(%peer, error = %e, "connection ended with an error");
                             },
-                            () = activity.idle_for(idle) => tracing::debug!(%peer, "idle connection closed"),
+                            () = activity.watchdog(first_byte, idle) => tracing::debug!(%peer, "idle connection closed"),
                         }
                     });
                 }
@@ -111,10 +115,7 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(server.header_read_timeout)
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BUFFER);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(MAX_HEAD_BUFFER).unwrap_or(u32::MAX));
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(u32::try_from(MAX_HEAD_BUFFER).unwrap_or(u32::MAX));
     builder
 }
 
@@ -124,7 +125,11 @@ async fn accept_error(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-async fn respond(state: Arc<AppState>, peer: SocketAddr, req: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let (parts, _body) = req.into_parts();
     let head = RequestHead { method: &parts.method, uri: &parts.uri, headers: &parts.headers };

@@ -71,26 +71,16 @@ struct Inner {
 impl Store {
     /// Opens the media root.
     pub fn open(root: &Path, immutable_max_age: Duration) -> anyhow::Result<Store> {
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("media root {}", root.display()))?;
+        let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
         let dir = std::fs::File::open(&root).with_context(|| format!("opening media root {}", root.display()))?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                root_fd: OwnedFd::from(dir),
-                root,
-                immutable_max_age,
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { root_fd: OwnedFd::from(dir), root, immutable_max_age }) })
     }
 
     /// Looks a path up, reading the file on the blocking pool.
     pub async fn lookup(&self, path: &NormPath) -> std::io::Result<Lookup> {
         let inner = Arc::clone(&self.inner);
         let rel = path.relative().to_string();
-        tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel))
-            .await
-            .map_err(std::io::Error::other)?
+        tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel)).await.map_err(std::io::Error::other)?
     }
 }
 
@@ -98,9 +88,7 @@ impl Store {
 fn entry_for(bytes: Bytes, kind: MediaKind, modified: std::time::SystemTime, immutable_max_age: Duration) -> FileEntry {
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
     let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
-    let modified_secs = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Hex digits and quotes, and an IMF-fixdate: always valid header values.
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
     FileEntry {

@@ -66,11 +66,7 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn at(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            key: key.to_string(),
-            message: message.into(),
-        }
+        ConfigError { file: self.file.to_path_buf(), key: key.to_string(), message: message.into() }
     }
 
     fn duration(&self, key: &str, value: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
@@ -88,11 +84,16 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     if raw.secure_link.is_some() {
         // Serving a protected prefix without checking signatures would expose paid content:
         // refuse to start rather than silently ignore the section.
-        return Err(errors.at("secure_link", "signed URLs are not supported by this build yet; remove the section or upgrade"));
+        return Err(
+            errors.at("secure_link", "signed URLs are not supported by this build yet; remove the section or upgrade")
+        );
     }
     for (key, present) in [("retention", raw.retention.is_some()), ("admin", raw.admin.is_some())] {
         if present {
-            tracing::warn!("config {}: section [{key}] is not supported by this build yet and is ignored", file.display());
+            tracing::warn!(
+                "config {}: section [{key}] is not supported by this build yet and is ignored",
+                file.display()
+            );
         }
     }
     Ok(Config {
@@ -117,9 +118,7 @@ fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigErr
         }
         _ => String::new(),
     };
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
     let message = match line {
         Some(line) => format!("line {line}: {message}"),
         None => message,
@@ -148,8 +147,7 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
     let listen = listen_raw
         .iter()
         .map(|s| {
-            s.parse::<SocketAddr>()
-                .map_err(|_| errors.at("server.listen", format!("{s:?} is not an IP:port address")))
+            s.parse::<SocketAddr>().map_err(|_| errors.at("server.listen", format!("{s:?} is not an IP:port address")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let root = std::path::PathBuf::from(&raw.root);
@@ -161,7 +159,11 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
     Ok(ServerConfig {
         listen,
         root,
-        header_read_timeout: errors.duration("server.header_read_timeout", raw.header_read_timeout.as_deref(), "10s")?,
+        header_read_timeout: errors.duration(
+            "server.header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            "10s",
+        )?,
         idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
         shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
         access_log: raw.access_log.unwrap_or(true),

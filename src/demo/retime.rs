@@ -58,7 +58,11 @@ fn retime_packet(p: &mut [u8; PACKET], ticks: u64, cc: &mut Continuity) {
 
 /// PCR: 33-bit base, 6 reserved bits, 9-bit extension (§2.4.3.5).
 fn shift_pcr(b: &mut [u8], ticks: u64) {
-    let base = (u64::from(b[0]) << 25) | (u64::from(b[1]) << 17) | (u64::from(b[2]) << 9) | (u64::from(b[3]) << 1) | (u64::from(b[4]) >> 7);
+    let base = (u64::from(b[0]) << 25)
+        | (u64::from(b[1]) << 17)
+        | (u64::from(b[2]) << 9)
+        | (u64::from(b[3]) << 1)
+        | (u64::from(b[4]) >> 7);
     let base = (base + ticks) % WRAP;
     b[0] = (base >> 25) as u8;
     b[1] = (base >> 17) as u8;
@@ -98,7 +102,11 @@ mod tests {
     use super::*;
 
     fn read_timestamp(b: &[u8]) -> u64 {
-        (u64::from(b[0] >> 1) & 0x7) << 30 | u64::from(b[1]) << 22 | (u64::from(b[2]) >> 1) << 15 | u64::from(b[3]) << 7 | u64::from(b[4]) >> 1
+        (u64::from(b[0] >> 1) & 0x7) << 30
+            | u64::from(b[1]) << 22
+            | (u64::from(b[2]) >> 1) << 15
+            | u64::from(b[3]) << 7
+            | u64::from(b[4]) >> 1
     }
 
     #[test]

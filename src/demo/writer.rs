@@ -104,7 +104,8 @@ impl State {
 
 /// A live media playlist listing segments `first..=last` (RFC 8216 §4.3.3).
 fn playlist(first: u64, last: u64) -> String {
-    let mut text = format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+    let mut text =
+        format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
     for n in first..=last {
         let _ = write!(text, "#EXTINF:{SEGMENT_SECS}.000000,\nindex{n}.ts\n");
     }

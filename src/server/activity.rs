@@ -41,10 +41,17 @@ impl ActivityIo {
 }
 
 impl Activity {
-    /// Resolves once no byte has moved for a whole `idle` period (so after `idle` to `2 × idle`
-    /// of silence); a connection that keeps moving bytes is never interrupted.
-    pub async fn idle_for(&self, idle: Duration) {
+    /// Resolves when the connection should be dropped: no byte at all within `first_byte`
+    /// (hyper-util's protocol detection runs no header timer, so a silent client would
+    /// otherwise hold its socket until the idle timeout), or later no byte moved for a whole
+    /// `idle` period (so after `idle` to `2 × idle` of silence). A connection that keeps moving
+    /// bytes is never interrupted.
+    pub async fn watchdog(&self, first_byte: Duration, idle: Duration) {
+        tokio::time::sleep(first_byte.min(idle)).await;
         let mut last = self.moved.load(Ordering::Relaxed);
+        if last == 0 {
+            return;
+        }
         loop {
             tokio::time::sleep(idle).await;
             let now = self.moved.load(Ordering::Relaxed);
@@ -76,7 +83,11 @@ impl AsyncWrite for ActivityIo {
         result
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = result {

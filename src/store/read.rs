@@ -73,7 +73,9 @@ fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
         Ok(fd) => Ok(Some(File::from(fd))),
         // EXDEV: resolution would leave the root; ELOOP: too many links; ENOTDIR: a file used
         // as a directory; ENXIO: a socket or FIFO without a peer.
-        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EXDEV | Errno::ELOOP | Errno::ENAMETOOLONG | Errno::ENXIO) => Ok(None),
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EXDEV | Errno::ELOOP | Errno::ENAMETOOLONG | Errno::ENXIO) => {
+            Ok(None)
+        }
         Err(Errno::ENOSYS) => open_checked_fallback(inner, rel),
         Err(e) => Err(io::Error::from(e)),
     }

@@ -1,0 +1,141 @@
+//! The real binary: `check-config` exit codes, `serve` start-up and SIGTERM, and `demo` played by
+//! ffmpeg.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hls-origin");
+const STEP: Duration = Duration::from_secs(20);
+
+fn write_config(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let text = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nroot = {:?}\n{extra}", dir.to_str().unwrap());
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn check_config_exits_78_naming_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "hls-origin.toml", "[cache]\nmemory_budgett = \"1GiB\"\n");
+    let out = tokio::time::timeout(STEP, Command::new(BIN).args(["check-config", "--config"]).arg(&cfg).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cache.memory_budgett"), "{stderr}");
+    assert!(stderr.contains("hls-origin.toml"), "{stderr}");
+    let good = write_config(dir.path(), "good.toml", "");
+    let out = tokio::time::timeout(STEP, Command::new(BIN).args(["check-config", "--config"]).arg(&good).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::time::timeout(STEP, Command::new(BIN).args(["serve", "--config"]).arg(&cfg).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "serve with a bad config exits 78 too");
+    let out =
+        tokio::time::timeout(STEP, Command::new(BIN).args(["check-config", "--config", "/nonexistent.toml"]).output())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+}
+
+/// Starts the binary and waits for its `listening on ADDR` line.
+async fn spawn_listening(args: &[&str]) -> (Child, String) {
+    let mut child =
+        Command::new(BIN).args(args).stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(STEP, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("exited before listening");
+    })
+    .await
+    .expect("listening in time");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = tokio::time::timeout(STEP, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut out)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, text)
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+}
+
+#[tokio::test]
+async fn serve_logs_its_address_raises_the_fd_limit_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    let cfg = write_config(dir.path(), "hls-origin.toml", "");
+    let (mut child, addr) = spawn_listening(&["serve", "--config", cfg.to_str().unwrap()]).await;
+    let (status, text) = http_get(&addr, "/a.m3u8").await;
+    assert_eq!(status, 200, "{text}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id().unwrap())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], fields[4], "soft limit raised to the hard limit: {line}");
+    sigterm(&child);
+    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// The first `EXT-X-MEDIA-SEQUENCE` of the demo playlist.
+async fn media_sequence(addr: &str) -> u64 {
+    let (status, text) = http_get(addr, "/live/demo/index.m3u8").await;
+    assert_eq!(status, 200);
+    text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn demo_is_a_live_stream_that_ffmpeg_plays() {
+    let (mut child, addr) = spawn_listening(&["demo", "--listen", "127.0.0.1:0"]).await;
+    let first = media_sequence(&addr).await;
+    let started = Instant::now();
+    let mut advanced = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if media_sequence(&addr).await > first {
+            advanced = true;
+            break;
+        }
+    }
+    assert!(advanced, "media sequence did not advance from {first}");
+    let url = format!("http://{addr}/live/demo/index.m3u8");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "warning", "-i", &url, "-t", "8", "-f", "null", "-"])
+            .output(),
+    )
+    .await
+    .expect("ffmpeg finishes")
+    .expect("ffmpeg is installed (.ci/run installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffmpeg failed: {stderr}");
+    assert!(!stderr.contains("non monotonic"), "timeline must be continuous: {stderr}");
+    sigterm(&child);
+    assert!(tokio::time::timeout(STEP, child.wait()).await.unwrap().unwrap().success());
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server over real TCP, one module per row group of the DESIGN.md
+//! HTTP behaviour table, on ffmpeg-made fixtures (`tests/fixtures`).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+mod conditional;
+mod content;
+mod driver;
+mod malformed;
+mod paths;
+mod range;
