@@ -118,7 +118,7 @@ fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigErr
         }
         _ => String::new(),
     };
-    let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let message = match line {
         Some(line) => format!("line {line}: {message}"),
         None => message,
@@ -222,6 +222,7 @@ mod tests {
     fn unknown_key_is_named_with_its_table() {
         let e = load(&minimal("[cache]\nmanifest_validty = \"1s\"\n")).unwrap_err();
         assert_eq!(e.key, "cache.manifest_validty");
+        assert!(e.message.starts_with("line 5:"), "{e}");
         assert!(e.to_string().contains("test.toml"), "{e}");
         let e = load(&minimal("bogus = 1\n")).unwrap_err();
         assert_eq!(e.key, "server.bogus");
@@ -247,5 +248,26 @@ mod tests {
     fn missing_server_section_is_an_error() {
         let e = load("[cache]\n").unwrap_err();
         assert!(e.message.contains("server"), "{e}");
+    }
+
+    #[test]
+    fn shipped_example_is_valid_and_complete() {
+        let text = include_str!("../../config/hls-origin.toml").replace("root = \"/var/hls\"", "root = \"/tmp\"");
+        let c = load(&text).unwrap();
+        assert_eq!(c.server.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        for key in [
+            "header_read_timeout",
+            "idle_timeout",
+            "shutdown_grace",
+            "access_log",
+            "manifest_validity",
+            "segment_validity",
+            "memory_budget",
+            "immutable_max_age",
+            "cors_allow_origin",
+            "cors_max_age",
+        ] {
+            assert!(text.contains(&format!("\n{key} = ")), "example must show `{key}`");
+        }
     }
 }
