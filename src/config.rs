@@ -48,6 +48,8 @@ pub struct CacheConfig {
     pub manifest_validity: Duration,
     /// Fallback revalidation interval for segments (`segment_validity`, default 10s).
     pub segment_validity: Duration,
+    /// How long a miss is remembered when no creation event arrives (`miss_validity`, 500ms).
+    pub miss_validity: Duration,
     /// Bytes of file content held in RAM (`memory_budget`, default 256MiB).
     pub memory_budget_bytes: u64,
 }

@@ -9,7 +9,10 @@
 //!   Pure helpers: [`path`] (nginx-style `$uri` normalisation), [`media`] (content types,
 //!   Cache-Control), [`playlist`] (RFC 8216 facts), [`range`] (RFC 9110 §14), [`conditional`]
 //!   (RFC 9110 §13).
-//! - [`store`]: all file I/O of the request path, on the blocking pool, confined to the root.
+//! - [`store`]: the RAM cache of file versions (moka, tiered validity, byte budget) and all file
+//!   I/O of the request path, on the blocking pool, confined to the root.
+//! - [`watcher`]: inotify events → store changes (playlists replaced on rename, misses and
+//!   removed files invalidated, rescans after lost events).
 //! - [`demo`]: a built-in live stream for first-time users.
 //!
 //! # Request flow
@@ -18,8 +21,10 @@
 //! 2. [`handler::handle`] checks the head's size (414/431) and method (405, OPTIONS → preflight).
 //! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes); dot
 //!    files, `*.tmp` and directories are 404.
-//! 4. [`store::Store::lookup`] opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`),
-//!    reads it whole into `Bytes` and builds a [`store::FileEntry`] with every header precomputed.
+//! 4. [`store::Store::lookup`] answers from the cache; on a miss (one read for N concurrent
+//!    requests) it opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`), reads it
+//!    whole into `Bytes`, checks it was not torn, and builds a [`store::FileEntry`] with every
+//!    header precomputed.
 //! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416).
 //! 6. `handler::present` turns the outcome into a plan; the driver renders it.
 
@@ -37,3 +42,4 @@ pub mod range;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod watcher;

@@ -68,6 +68,23 @@ impl NormPath {
         Ok(NormPath(out))
     }
 
+    /// The request path naming a file at `rel` below the root, as the filesystem spells it (no
+    /// percent-decoding: a file called `a%20b.ts` is requested as `/a%2520b.ts`). With `dir`, the
+    /// prefix `/rel/` of everything below a directory. `None` for anything a request could not
+    /// name (empty, `.`/`..` segments, doubled slashes).
+    pub fn from_fs_relative(rel: &str, dir: bool) -> Option<NormPath> {
+        if rel.is_empty() || rel.split('/').any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\0')) {
+            return None;
+        }
+        let mut out = String::with_capacity(rel.len() + 2);
+        out.push('/');
+        out.push_str(rel);
+        if dir {
+            out.push('/');
+        }
+        Some(NormPath(out))
+    }
+
     /// The normalised path, starting with `/` (nginx's `$uri`).
     pub fn as_str(&self) -> &str {
         &self.0
@@ -178,6 +195,11 @@ mod tests {
         assert_eq!(NormPath::parse("/a/b.m3u8").unwrap().extension(), Some("m3u8"));
         assert_eq!(NormPath::parse("/a.b/c").unwrap().extension(), None);
         assert_eq!(NormPath::parse("/a/b.ts").unwrap().relative(), "a/b.ts");
+        assert_eq!(NormPath::from_fs_relative("a/b%20c.ts", false).unwrap().as_str(), "/a/b%20c.ts");
+        assert_eq!(NormPath::from_fs_relative("live/x", true).unwrap().as_str(), "/live/x/");
+        assert!(NormPath::from_fs_relative("", false).is_none());
+        assert!(NormPath::from_fs_relative("a//b", false).is_none());
+        assert!(NormPath::from_fs_relative("../b", false).is_none());
     }
 
     proptest! {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreSettings, Validity};
+use crate::watcher::{self, WatcherHandle};
 
 /// Everything a request handler needs, immutable after start.
 pub struct AppState {
@@ -12,12 +13,26 @@ pub struct AppState {
     pub config: Config,
     /// The media root.
     pub store: Store,
+    /// The change watcher, `None` when inotify is unavailable.
+    pub watcher: Option<WatcherHandle>,
 }
 
 impl AppState {
-    /// Opens the media root named by the config.
+    /// Opens the media root named by the config and starts watching it (call inside a Tokio
+    /// runtime).
     pub fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let store = Store::open(&config.server.root, config.http.immutable_max_age)?;
-        Ok(Arc::new(AppState { config, store }))
+        let cache = &config.cache;
+        let settings = StoreSettings {
+            immutable_max_age: config.http.immutable_max_age,
+            budget_bytes: cache.memory_budget_bytes,
+            validity: Validity {
+                playlist: cache.manifest_validity,
+                segment: cache.segment_validity,
+                miss: cache.miss_validity,
+            },
+        };
+        let store = Store::open(&config.server.root, settings)?;
+        let watcher = watcher::start(store.clone());
+        Ok(Arc::new(AppState { config, store, watcher }))
     }
 }

@@ -1,13 +1,17 @@
 //! The file store: turns a normalised path into a [`FileEntry`] — the file's bytes plus every
-//! response header that can be computed once. Owns all file I/O on the request path, always on
-//! the blocking pool, confined to the root. Must not choose status codes.
+//! response header that can be computed once — served from RAM when cached. Owns all file I/O
+//! of the request path, always on the blocking pool, confined to the root. Must not choose
+//! status codes or watch the filesystem (the watcher reports changes through [`Store::changed`]).
 
+mod cache;
 mod read;
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -16,6 +20,8 @@ use http::HeaderValue;
 use crate::media::MediaKind;
 use crate::path::NormPath;
 use crate::playlist::PlaylistInfo;
+use cache::Cached;
+pub use cache::Validity;
 
 /// One version of one file, ready to serve: a cache hit needs no parsing or formatting.
 #[derive(Debug)]
@@ -54,7 +60,7 @@ pub enum Lookup {
     Busy,
 }
 
-/// The media root and how to read files from it.
+/// The media root, the cache in front of it, and what the watcher has told us.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -63,24 +69,203 @@ pub struct Store {
 struct Inner {
     /// The root directory, held open: lookups are resolved beneath this descriptor.
     root_fd: OwnedFd,
-    /// The canonical root path, for the fallback when `openat2` is unavailable.
+    /// The canonical root path (event paths are mapped back to request paths against it).
     root: PathBuf,
     immutable_max_age: Duration,
+    cache: moka::future::Cache<String, Cached>,
+    /// Files the watcher saw created or modified and not yet closed, with the time of the last
+    /// write event: never served or cached while marked.
+    writing: Mutex<HashMap<String, Instant>>,
+    /// Bumped on every change event; a miss that read across a bump reads again, so a slow read
+    /// can never overwrite what the watcher just stored with an older version.
+    epoch: AtomicU64,
+}
+
+/// A file marked as being written counts as complete once no write event arrived for this long:
+/// a file that appears without a close-after-write event (a hard link, a writer killed with
+/// SIGKILL) must not stay hidden forever. Packagers write a segment in well under this.
+const WRITING_GRACE: Duration = Duration::from_secs(10);
+/// Size at which stale marks are swept from the set.
+const WRITING_PRUNE_AT: usize = 4096;
+
+/// How a file changed, as reported by the watcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new name appeared (a file being created, or a link).
+    Created,
+    /// Data was written and the file is still open for writing.
+    Writing,
+    /// Complete: closed after writing, or renamed into place.
+    Complete,
+    /// Deleted or renamed away.
+    Removed,
+}
+
+/// Settings for [`Store::open`].
+#[derive(Clone, Copy, Debug)]
+pub struct StoreSettings {
+    /// `max-age` for content that never changes.
+    pub immutable_max_age: Duration,
+    /// Bytes of file content the cache may hold.
+    pub budget_bytes: u64,
+    /// Fallback validity per kind.
+    pub validity: Validity,
+}
+
+enum LoadError {
+    Forbidden,
+    Busy,
+    Io(std::io::Error),
 }
 
 impl Store {
     /// Opens the media root.
-    pub fn open(root: &Path, immutable_max_age: Duration) -> anyhow::Result<Store> {
+    pub fn open(root: &Path, settings: StoreSettings) -> anyhow::Result<Store> {
         let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
         let dir = std::fs::File::open(&root).with_context(|| format!("opening media root {}", root.display()))?;
-        Ok(Store { inner: Arc::new(Inner { root_fd: OwnedFd::from(dir), root, immutable_max_age }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                root_fd: OwnedFd::from(dir),
+                root,
+                immutable_max_age: settings.immutable_max_age,
+                cache: cache::build(settings.budget_bytes, settings.validity),
+                writing: Mutex::new(HashMap::new()),
+                epoch: AtomicU64::new(0),
+            }),
+        })
     }
 
-    /// Looks a path up, reading the file on the blocking pool.
+    /// The canonical media root.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Looks a path up: from RAM when cached and valid, else one blocking read shared by all
+    /// concurrent requests for the same path.
     pub async fn lookup(&self, path: &NormPath) -> std::io::Result<Lookup> {
+        let key = path.as_str();
+        if let Some(hit) = self.inner.cache.get(key).await {
+            return Ok(hit.into());
+        }
+        if self.is_being_written(key) {
+            return Ok(Lookup::NotFound);
+        }
+        let load = async {
+            let inner = Arc::clone(&self.inner);
+            let rel = path.relative().to_string();
+            tokio::task::spawn_blocking(move || load_latest(&inner, &rel)).await.map_err(|e| LoadError::Io(e.into()))?
+        };
+        match self.inner.cache.try_get_with_by_ref(key, load).await {
+            Ok(cached) => Ok(cached.into()),
+            Err(e) => match &*e {
+                LoadError::Forbidden => Ok(Lookup::Forbidden),
+                LoadError::Busy => Ok(Lookup::Busy),
+                LoadError::Io(io) => Err(std::io::Error::new(io.kind(), io.to_string())),
+            },
+        }
+    }
+
+    /// Applies a change event for `path`. A completed playlist that is cached is re-read and
+    /// replaced at once, so freshness never waits for the validity timer; if the new version
+    /// cannot be read whole, the previous one stays. Anything else is just invalidated.
+    pub async fn changed(&self, path: &NormPath, change: Change) {
+        let key = path.as_str();
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
+        if !is_playlist {
+            // Playlists are never hidden while written: a miss reads them with the torn-read
+            // checks, and a cached one keeps serving its previous version.
+            // A poisoned lock only means another thread panicked mid-update of a plain set.
+            let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
+            match change {
+                Change::Writing => {
+                    if writing.len() >= WRITING_PRUNE_AT {
+                        writing.retain(|_, at| at.elapsed() < WRITING_GRACE);
+                    }
+                    writing.insert(key.to_string(), Instant::now());
+                }
+                Change::Created | Change::Complete | Change::Removed => {
+                    writing.remove(key);
+                }
+            }
+        }
+        let cached_file = matches!(self.inner.cache.get(key).await, Some(Cached::File(_)));
+        match change {
+            // An in-place rewrite in progress: keep serving the previous version of a playlist.
+            Change::Writing if is_playlist => {}
+            Change::Complete if is_playlist && cached_file => self.reload(path).await,
+            _ => self.inner.cache.invalidate(key).await,
+        }
+    }
+
+    async fn reload(&self, path: &NormPath) {
         let inner = Arc::clone(&self.inner);
         let rel = path.relative().to_string();
-        tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel)).await.map_err(std::io::Error::other)?
+        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel)).await {
+            Ok(Ok(Lookup::Found(entry))) => {
+                self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await
+            }
+            Ok(Ok(Lookup::Busy)) => {
+                tracing::debug!(path = path.as_str(), "playlist still changing; keeping the previous version")
+            }
+            _ => self.inner.cache.invalidate(path.as_str()).await,
+        }
+    }
+
+    /// Forgets everything an event could have told us: after lost events (inotify queue
+    /// overflow) cached playlists, negative entries and below-`prefix` state may all be stale.
+    /// Segments stay cached: once complete they never change.
+    pub fn rescan(&self, prefix: Option<&NormPath>) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        let prefix = prefix.map(|p| p.as_str().to_string());
+        let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
+        writing.retain(|k, _| prefix.as_ref().is_some_and(|p| !k.starts_with(p.as_str())));
+        let result = self.inner.cache.invalidate_entries_if(move |key, value| match &prefix {
+            Some(p) => key.starts_with(p.as_str()),
+            None => match value {
+                Cached::File(f) => f.kind.is_playlist(),
+                Cached::Missing => true,
+            },
+        });
+        if let Err(e) = result {
+            tracing::warn!("cache invalidation failed ({e}); dropping every cached file");
+            self.inner.cache.invalidate_all();
+        }
+    }
+
+    fn is_being_written(&self, key: &str) -> bool {
+        let writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
+        writing.get(key).is_some_and(|at| at.elapsed() < WRITING_GRACE)
+    }
+}
+
+impl From<Cached> for Lookup {
+    fn from(c: Cached) -> Lookup {
+        match c {
+            Cached::File(entry) => Lookup::Found(entry),
+            Cached::Missing => Lookup::NotFound,
+        }
+    }
+}
+
+/// Reads a file for a cache miss, again if a change event arrived meanwhile (bounded).
+fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
+    for _ in 0..3 {
+        let epoch = inner.epoch.load(Ordering::Acquire);
+        let result = read::lookup_blocking(inner, rel).map_err(LoadError::Io)?;
+        if inner.epoch.load(Ordering::Acquire) == epoch {
+            return into_cached(result);
+        }
+    }
+    into_cached(read::lookup_blocking(inner, rel).map_err(LoadError::Io)?)
+}
+
+fn into_cached(lookup: Lookup) -> Result<Cached, LoadError> {
+    match lookup {
+        Lookup::Found(entry) => Ok(Cached::File(entry)),
+        Lookup::NotFound => Ok(Cached::Missing),
+        Lookup::Forbidden => Err(LoadError::Forbidden),
+        Lookup::Busy => Err(LoadError::Busy),
     }
 }
 

@@ -47,6 +47,7 @@ struct RawServer {
 struct RawCache {
     manifest_validity: Option<String>,
     segment_validity: Option<String>,
+    miss_validity: Option<String>,
     memory_budget: Option<String>,
 }
 
@@ -176,6 +177,7 @@ fn cache(errors: &Errors<'_>, raw: RawCache) -> Result<CacheConfig, ConfigError>
     Ok(CacheConfig {
         manifest_validity: errors.duration("cache.manifest_validity", raw.manifest_validity.as_deref(), "500ms")?,
         segment_validity: errors.duration("cache.segment_validity", raw.segment_validity.as_deref(), "10s")?,
+        miss_validity: errors.duration("cache.miss_validity", raw.miss_validity.as_deref(), "500ms")?,
         memory_budget_bytes,
     })
 }
@@ -262,6 +264,7 @@ mod tests {
             "access_log",
             "manifest_validity",
             "segment_validity",
+            "miss_validity",
             "memory_budget",
             "immutable_max_age",
             "cors_allow_origin",

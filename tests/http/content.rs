@@ -93,7 +93,15 @@ async fn etag_changes_on_a_same_second_same_size_rewrite() {
     write("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na1.ts\n");
     let first = s.get("/live_ts/rewrite.m3u8").await;
     write("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na2.ts\n");
-    let second = s.get("/live_ts/rewrite.m3u8").await;
+    // The change reaches the cache through inotify; poll until it has.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let second = loop {
+        let r = s.get("/live_ts/rewrite.m3u8").await;
+        if r.text().contains("a2.ts") || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(first.header("last-modified"), second.header("last-modified"));
     assert_eq!(first.body.len(), second.body.len());
     assert_ne!(first.header("etag"), second.header("etag"));

@@ -1,0 +1,81 @@
+//! The in-RAM cache of file versions (moka): tiered validity per media kind through `Expiry`,
+//! byte-weighted against `memory_budget`, LRU eviction, negative entries for misses. Owns the
+//! cache policy only; must not do file I/O.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use moka::policy::{EvictionPolicy, Expiry};
+
+use super::FileEntry;
+
+/// What the cache holds for a path.
+#[derive(Clone, Debug)]
+pub enum Cached {
+    /// A complete file version.
+    File(Arc<FileEntry>),
+    /// The path did not resolve to a servable file (like nginx's `open_file_cache_errors`).
+    Missing,
+}
+
+/// Validity per kind of entry: the fallback when no change event arrives.
+#[derive(Clone, Copy, Debug)]
+pub struct Validity {
+    /// Playlists (`cache.manifest_validity`).
+    pub playlist: Duration,
+    /// Everything else (`cache.segment_validity`).
+    pub segment: Duration,
+    /// Negative entries (`cache.miss_validity`).
+    pub miss: Duration,
+}
+
+impl Validity {
+    fn of(&self, value: &Cached) -> Duration {
+        match value {
+            Cached::File(f) if f.kind.is_playlist() => self.playlist,
+            Cached::File(_) => self.segment,
+            Cached::Missing => self.miss,
+        }
+    }
+}
+
+impl Expiry<String, Cached> for Validity {
+    fn expire_after_create(&self, _key: &String, value: &Cached, _at: Instant) -> Option<Duration> {
+        Some(self.of(value))
+    }
+
+    /// A replaced value (the watcher re-read a playlist) gets a full validity period again.
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Cached,
+        _at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.of(value))
+    }
+}
+
+/// Bookkeeping bytes charged per entry on top of its content (key, headers, moka's node).
+const ENTRY_OVERHEAD: u64 = 512;
+
+fn weigh(key: &String, value: &Cached) -> u32 {
+    let content = match value {
+        Cached::File(f) => f.bytes.len() as u64,
+        Cached::Missing => 0,
+    };
+    u32::try_from(content + key.len() as u64 + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+}
+
+/// Builds the cache. LRU, not moka's default TinyLFU: live-edge segments are always new keys,
+/// and a frequency-based admission filter would keep rejecting exactly the hottest content.
+pub fn build(budget_bytes: u64, validity: Validity) -> Cache<String, Cached> {
+    Cache::builder()
+        .max_capacity(budget_bytes)
+        .weigher(weigh)
+        .eviction_policy(EvictionPolicy::lru())
+        .expire_after(validity)
+        .support_invalidation_closures()
+        .build()
+}
