@@ -33,6 +33,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     process::raise_open_file_limit();
     let listeners = server::bind(&config.server.listen).await?;
     let state = AppState::new(config)?;
+    if let Some(watcher) = state.watcher.clone() {
+        tokio::spawn(process::on_hangup(move || watcher.rescan()));
+    }
     server::serve(listeners, state, process::shutdown_signal()).await
 }
 

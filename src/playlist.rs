@@ -29,10 +29,18 @@ impl PlaylistInfo {
         info
     }
 
-    /// True when the bytes could be a whole playlist: they start with `#EXTM3U` (§4.3.1.1) and
-    /// end with a line terminator, so a writer caught mid-write is recognised.
+    /// True when the bytes could be a whole playlist: they start with `#EXTM3U` (§4.3.1.1), end
+    /// with a line terminator, and the last line is not a tag that needs a URI line after it
+    /// (`EXTINF` §4.3.2.1, `EXT-X-STREAM-INF` §4.3.4.2). A writer caught mid-write is recognised
+    /// unless it stopped exactly after a whole segment entry.
     pub fn looks_complete(bytes: &[u8]) -> bool {
-        bytes.starts_with(b"#EXTM3U") && bytes.ends_with(b"\n")
+        if !bytes.starts_with(b"#EXTM3U") || !bytes.ends_with(b"\n") {
+            return false;
+        }
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let last = body.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+        !(last.starts_with(b"#EXTINF:") || last.starts_with(b"#EXT-X-STREAM-INF:"))
     }
 }
 
@@ -59,6 +67,9 @@ mod tests {
         assert!(PlaylistInfo::scan(master).master);
         assert!(!PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\na7."));
         assert!(!PlaylistInfo::looks_complete(b""));
+        assert!(!PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\n"));
+        assert!(!PlaylistInfo::looks_complete(b"#EXTM3U\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\r\n"));
+        assert!(PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\na.ts\n#EXT-X-ENDLIST\n"));
     }
 
     proptest! {

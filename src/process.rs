@@ -33,3 +33,17 @@ pub async fn shutdown_signal() {
         }
     }
 }
+
+/// Calls `on_hangup` for every SIGHUP (operators use it to force a rescan of the root).
+pub async fn on_hangup(on_hangup: impl Fn() + Send + 'static) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: rescanning the media root");
+                on_hangup();
+            }
+        }
+        Err(e) => tracing::warn!("cannot install a SIGHUP handler: {e}"),
+    }
+}

@@ -22,6 +22,7 @@ use crate::path::NormPath;
 use crate::playlist::PlaylistInfo;
 use cache::Cached;
 pub use cache::Validity;
+use read::Settle;
 
 /// One version of one file, ready to serve: a cache hit needs no parsing or formatting.
 #[derive(Debug)]
@@ -73,12 +74,15 @@ struct Inner {
     root: PathBuf,
     immutable_max_age: Duration,
     cache: moka::future::Cache<String, Cached>,
-    /// Files the watcher saw created or modified and not yet closed, with the time of the last
-    /// write event: never served or cached while marked.
+    /// Segments the watcher saw modified and not yet closed, with the time of the last write
+    /// event: not served or cached while marked. (Playlists are read with torn-read checks
+    /// instead, and a cached one keeps its previous version during a rewrite.)
     writing: Mutex<HashMap<String, Instant>>,
     /// Bumped on every change event; a miss that read across a bump reads again, so a slow read
     /// can never overwrite what the watcher just stored with an older version.
     epoch: AtomicU64,
+    /// Cache fills from disk (misses that read a file), for tests and metrics.
+    reads: AtomicU64,
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -95,8 +99,10 @@ pub enum Change {
     Created,
     /// Data was written and the file is still open for writing.
     Writing,
-    /// Complete: closed after writing, or renamed into place.
-    Complete,
+    /// Closed after writing (complete, unless the writer starts over at once).
+    Closed,
+    /// Renamed into place: complete.
+    Renamed,
     /// Deleted or renamed away.
     Removed,
 }
@@ -131,8 +137,14 @@ impl Store {
                 cache: cache::build(settings.budget_bytes, settings.validity),
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
+                reads: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// How many cache misses were filled from disk so far.
+    pub fn disk_reads(&self) -> u64 {
+        self.inner.reads.load(Ordering::Relaxed)
     }
 
     /// The canonical media root.
@@ -147,7 +159,8 @@ impl Store {
         if let Some(hit) = self.inner.cache.get(key).await {
             return Ok(hit.into());
         }
-        if self.is_being_written(key) {
+        let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
+        if !is_playlist && self.is_being_written(key) {
             return Ok(Lookup::NotFound);
         }
         let load = async {
@@ -173,9 +186,7 @@ impl Store {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
         if !is_playlist {
-            // Playlists are never hidden while written: a miss reads them with the torn-read
-            // checks, and a cached one keeps serving its previous version.
-            // A poisoned lock only means another thread panicked mid-update of a plain set.
+            // A poisoned lock only means another thread panicked mid-update of a plain map.
             let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
             match change {
                 Change::Writing => {
@@ -184,7 +195,7 @@ impl Store {
                     }
                     writing.insert(key.to_string(), Instant::now());
                 }
-                Change::Created | Change::Complete | Change::Removed => {
+                Change::Created | Change::Closed | Change::Renamed | Change::Removed => {
                     writing.remove(key);
                 }
             }
@@ -193,15 +204,16 @@ impl Store {
         match change {
             // An in-place rewrite in progress: keep serving the previous version of a playlist.
             Change::Writing if is_playlist => {}
-            Change::Complete if is_playlist && cached_file => self.reload(path).await,
+            Change::Closed if is_playlist && cached_file => self.reload(path, Settle::InPlace).await,
+            Change::Renamed if is_playlist && cached_file => self.reload(path, Settle::Renamed).await,
             _ => self.inner.cache.invalidate(key).await,
         }
     }
 
-    async fn reload(&self, path: &NormPath) {
+    async fn reload(&self, path: &NormPath, settle: Settle) {
         let inner = Arc::clone(&self.inner);
         let rel = path.relative().to_string();
-        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel)).await {
+        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel, settle)).await {
             Ok(Ok(Lookup::Found(entry))) => {
                 self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await
             }
@@ -248,16 +260,19 @@ impl From<Cached> for Lookup {
     }
 }
 
-/// Reads a file for a cache miss, again if a change event arrived meanwhile (bounded).
+/// Reads a file for a cache miss, again if a change event arrived meanwhile (bounded), so a
+/// slow miss never stores an older version than the watcher just did.
 fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
+    let mut result = Lookup::NotFound;
     for _ in 0..3 {
         let epoch = inner.epoch.load(Ordering::Acquire);
-        let result = read::lookup_blocking(inner, rel).map_err(LoadError::Io)?;
+        result = read::lookup_blocking(inner, rel, Settle::InPlace).map_err(LoadError::Io)?;
         if inner.epoch.load(Ordering::Acquire) == epoch {
-            return into_cached(result);
+            break;
         }
     }
-    into_cached(read::lookup_blocking(inner, rel).map_err(LoadError::Io)?)
+    inner.reads.fetch_add(1, Ordering::Relaxed);
+    into_cached(result)
 }
 
 fn into_cached(lookup: Lookup) -> Result<Cached, LoadError> {

@@ -138,17 +138,17 @@ async fn apply(store: &Store, root: &Path, event: Event) {
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
             if let [from, to] = event.paths.as_slice() {
                 renamed(store, root, from, Change::Removed).await;
-                renamed(store, root, to, Change::Complete).await;
+                renamed(store, root, to, Change::Renamed).await;
             }
             return;
         }
         EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Change::Removed,
-        EventKind::Modify(ModifyKind::Name(_)) => Change::Complete,
+        EventKind::Modify(ModifyKind::Name(_)) => Change::Renamed,
         // Creation alone marks nothing: symlinks and hard links are complete when created and
         // never send close-after-write. Writers send data events, which do mark the file.
         EventKind::Create(_) => Change::Created,
         EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => Change::Writing,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Change::Complete,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Change::Closed,
         EventKind::Remove(_) => Change::Removed,
         _ => return,
     };

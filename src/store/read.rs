@@ -1,10 +1,11 @@
 //! Blocking reads of one file beneath the root: resolve without leaving it, stat, read whole,
-//! and verify nothing changed during the read. Runs only on the blocking pool.
+//! and verify the copy is not torn by a concurrent writer. Runs only on the blocking pool.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use nix::errno::Errno;
@@ -15,9 +16,24 @@ use crate::media::MediaKind;
 use crate::playlist::PlaylistInfo;
 
 /// Reads attempted before a still-changing playlist is reported busy.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 12;
+/// A playlist modified less than this long ago may be mid-rewrite...
+const RECENT: Duration = Duration::from_millis(100);
+/// ...so it is accepted only after staying unchanged for this long after the read. Writers
+/// issue the chunks of one version back to back; a pause this long means the version is whole.
+const QUIET: Duration = Duration::from_millis(1);
 
-pub(super) fn lookup_blocking(inner: &Inner, rel: &str) -> io::Result<Lookup> {
+/// Whether a playlist read must wait out a quiet period (not needed for a file just renamed
+/// into place: a rename swaps whole files atomically).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// Check for an in-place rewrite in progress.
+    InPlace,
+    /// The file was renamed into place: it is whole.
+    Renamed,
+}
+
+pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle) -> io::Result<Lookup> {
     let file = match open_beneath(inner, rel) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(Lookup::NotFound),
@@ -25,7 +41,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str) -> io::Result<Lookup> {
         Err(e) => return Err(e),
     };
     let kind = MediaKind::from_extension(rel.rsplit_once('.').map(|(_, e)| e));
-    for attempt in 0..ATTEMPTS {
+    for _ in 0..ATTEMPTS {
         let before = file.metadata()?;
         if !before.is_file() {
             return Ok(Lookup::NotFound);
@@ -33,20 +49,32 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str) -> io::Result<Lookup> {
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
         // A writer that changed the file during the read leaves a torn copy: read again.
-        let unchanged = after.len() == before.len()
-            && after.mtime() == before.mtime()
-            && after.mtime_nsec() == before.mtime_nsec()
-            && bytes.len() as u64 == before.len();
-        let playlist_ok = !kind.is_playlist() || PlaylistInfo::looks_complete(&bytes);
-        if unchanged && playlist_ok {
+        let mut whole = same_version(&before, &after) && bytes.len() as u64 == before.len();
+        if whole && kind.is_playlist() {
+            whole = PlaylistInfo::looks_complete(&bytes) && (settle == Settle::Renamed || stays_quiet(&file, &after)?);
+        }
+        if whole {
             let modified = after.modified()?;
             return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, modified, inner.immutable_max_age))));
         }
-        if attempt + 1 < ATTEMPTS {
-            std::thread::sleep(std::time::Duration::from_millis(1 << attempt));
-        }
+        std::thread::sleep(QUIET);
     }
     Ok(Lookup::Busy)
+}
+
+/// A truncate-and-write writer caught between two chunks leaves a prefix that can end at a line
+/// boundary and look whole. If the file changed recently, wait [`QUIET`] and check nothing moved.
+fn stays_quiet(file: &File, seen: &Metadata) -> io::Result<bool> {
+    let age = seen.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
+    if age.is_some_and(|age| age >= RECENT) {
+        return Ok(true);
+    }
+    std::thread::sleep(QUIET);
+    Ok(same_version(seen, &file.metadata()?))
+}
+
+fn same_version(a: &Metadata, b: &Metadata) -> bool {
+    a.len() == b.len() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec() && a.ino() == b.ino()
 }
 
 /// Reads up to `len` bytes from the start, plus one more to notice growth.
@@ -59,7 +87,6 @@ fn read_at_most(file: &File, len: u64) -> io::Result<Bytes> {
     reader.take(len + 1).read_to_end(&mut buf)?;
     Ok(Bytes::from(buf))
 }
-
 /// Opens `rel` beneath the root, never following a symlink out of it. `Ok(None)` for anything
 /// that should look like a missing file.
 fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {

@@ -7,6 +7,7 @@ mod support;
 mod conditional;
 mod content;
 mod driver;
+mod freshness;
 mod malformed;
 mod paths;
 mod range;

@@ -18,6 +18,7 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// A running server over a temporary copy of `tests/fixtures`.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub state: Arc<AppState>,
     pub root: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -39,10 +40,10 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let state: Arc<AppState> = AppState::new(config).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(hls_origin::server::run(listener, state, async move {
+        let task = tokio::spawn(hls_origin::server::run(listener, Arc::clone(&state), async move {
             let _ = rx.await;
         }));
-        TestServer { addr, root, stop: Some(tx), task: Some(task) }
+        TestServer { addr, state, root, stop: Some(tx), task: Some(task) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
