@@ -60,7 +60,7 @@ impl Expiry<String, Cached> for Validity {
 /// Bookkeeping bytes charged per entry on top of its content (key, headers, moka's node).
 const ENTRY_OVERHEAD: u64 = 512;
 
-fn weigh(key: &String, value: &Cached) -> u32 {
+fn weigh(key: &str, value: &Cached) -> u32 {
     let content = match value {
         Cached::File(f) => f.bytes.len() as u64,
         Cached::Missing => 0,
@@ -73,7 +73,7 @@ fn weigh(key: &String, value: &Cached) -> u32 {
 pub fn build(budget_bytes: u64, validity: Validity) -> Cache<String, Cached> {
     Cache::builder()
         .max_capacity(budget_bytes)
-        .weigher(weigh)
+        .weigher(|k: &String, v: &Cached| weigh(k, v))
         .eviction_policy(EvictionPolicy::lru())
         .expire_after(validity)
         .support_invalidation_closures()
