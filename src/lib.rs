@@ -3,6 +3,7 @@
 //!
 //! # Module map
 //! - [`cli`]: the command line. [`config`]: the TOML file, validated once into [`config::Config`].
+//! - [`allocator`]: one glibc tunable set at start (the only `unsafe`).
 //! - [`server`]: the connection driver (hyper, HTTP/1.1 + h2c): timeouts, limits, access log,
 //!   graceful shutdown. [`process`]: open-file limit and signals.
 //! - [`handler`]: request → [`plan::ResponsePlan`]; the only place that picks status codes.
@@ -28,6 +29,7 @@
 //! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416).
 //! 6. `handler::present` turns the outcome into a plan; the driver renders it.
 
+pub mod allocator;
 pub mod cli;
 pub mod conditional;
 pub mod config;

@@ -11,6 +11,7 @@ use hls_origin::{demo, process, server, state::AppState};
 const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
+    hls_origin::allocator::limit_arenas();
     let cli = Cli::parse();
     init_tracing();
     match cli.command {

@@ -92,6 +92,9 @@ const WRITING_GRACE: Duration = Duration::from_secs(10);
 /// Size at which stale marks are swept from the set.
 const WRITING_PRUNE_AT: usize = 4096;
 
+/// Fills at least this large apply pending evictions at once.
+const LARGE_FILL_BYTES: usize = 256 * 1024;
+
 /// How a file changed, as reported by the watcher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -169,7 +172,14 @@ impl Store {
             tokio::task::spawn_blocking(move || load_latest(&inner, &rel)).await.map_err(|e| LoadError::Io(e.into()))?
         };
         match self.inner.cache.try_get_with_by_ref(key, load).await {
-            Ok(cached) => Ok(cached.into()),
+            Ok(cached) => {
+                // moka applies evictions lazily; after a large fill, apply them now so the
+                // bytes held never run far past the budget.
+                if matches!(&cached, Cached::File(f) if f.bytes.len() >= LARGE_FILL_BYTES) {
+                    self.inner.cache.run_pending_tasks().await;
+                }
+                Ok(cached.into())
+            }
             Err(e) => match &*e {
                 LoadError::Forbidden => Ok(Lookup::Forbidden),
                 LoadError::Busy => Ok(Lookup::Busy),

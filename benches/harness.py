@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: hls-origin against nginx (tuned reference config, and the same with
+`sendfile off`), on one generated tree, one run, as ratios.
+
+Workloads (wrk -t1 -c64, pinned to CPU 1; servers pinned to CPU 0, one worker each):
+  playlists  200 live playlists of ~600 B, keep-alive
+  segments   20 distinct 1.3 MB segments, hot
+while a live writer renames 10 playlists every 200 ms. Servers alternate over ROUNDS rounds; each
+figure is the median. CPU comes from /proc/PID/stat (utime+stime of every server process), RSS
+from /proc/PID/status. Then:
+  freshness  benches/freshness.rs (100 streams renamed every 200 ms, polled every 5 ms) against
+             hls-origin, nginx uncached (open_file_cache off) and nginx cached (valid 1s)
+  memory     2 GB of distinct 1.3 MB segments through a 256 MiB budget: peak RSS of hls-origin
+"""
+import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+
+QUICK = "--quick" in sys.argv
+ROUNDS = 1 if QUICK else 3
+DURATION = 4 if QUICK else 10
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT_DIR, "target/release/hls-origin")
+FRESHNESS = None  # found after the build
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SEG_BYTES = 1_300_000
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 1;
+user root;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile {sendfile};
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 65;
+    {open_file_cache}
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/iso.segment m4s; video/mp4 mp4; }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location ~ \\.m3u8$ {{ add_header Cache-Control "public, max-age=1"; add_header Access-Control-Allow-Origin *; }}
+        location ~ \\.(ts|m4s|mp4)$ {{ add_header Cache-Control "public, max-age=86400"; add_header Access-Control-Allow-Origin *; }}
+    }}
+}}
+"""
+CACHED = "open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s; open_file_cache_errors on;"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} not listening")
+
+
+class Server:
+    def __init__(self, name, root, work):
+        self.name, self.root, self.work, self.port = name, root, work, free_port()
+
+    def pids(self):
+        pids = [self.proc.pid]
+        try:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+            pids += [int(p) for p in out.split()]
+        except FileNotFoundError:
+            pass
+        return pids
+
+    def cpu_seconds(self):
+        total = 0
+        for pid in self.pids():
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
+
+    def rss_mb(self):
+        total = 0
+        for pid in self.pids():
+            with open(f"/proc/{pid}/status") as f:
+                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return total / 1024
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Nginx(Server):
+    def __init__(self, name, root, work, sendfile=True, cache=True):
+        super().__init__(name, root, work)
+        prefix = os.path.join(work, name)
+        os.makedirs(prefix, exist_ok=True)
+        conf = os.path.join(prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(prefix=prefix, port=self.port, root=root,
+                                      sendfile="on" if sendfile else "off",
+                                      open_file_cache=CACHED if cache else "open_file_cache off;"))
+        self.proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", prefix],
+                                     stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+
+class Origin(Server):
+    def __init__(self, name, root, work, budget="256MiB"):
+        super().__init__(name, root, work)
+        conf = os.path.join(work, f"{name}.toml")
+        with open(conf, "w") as f:
+            f.write(f'[server]\nlisten = "127.0.0.1:{self.port}"\nroot = "{root}"\naccess_log = false\n'
+                    f'[cache]\nmemory_budget = "{budget}"\n')
+        self.proc = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "--config", conf],
+                                     stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+        wait_port(self.port)
+
+
+def make_tree(root):
+    for i in range(200):
+        d = os.path.join(root, f"pl/s{i}")
+        os.makedirs(d)
+        with open(os.path.join(d, "index.m3u8"), "w") as f:
+            f.write(playlist(1000 + i, 8))
+    os.makedirs(os.path.join(root, "seg"))
+    for i in range(20):
+        with open(os.path.join(root, f"seg/s{i}.ts"), "wb") as f:
+            f.write(os.urandom(SEG_BYTES))
+    for i in range(10):
+        os.makedirs(os.path.join(root, f"live/w{i}"))
+
+
+def playlist(seq, n):
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:6", f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
+    for k in range(n):
+        lines += ["#EXTINF:6.006,", f"segment_{seq + k:08d}.ts"]
+    return "\n".join(lines) + "\n"
+
+
+def live_writer(root, stop):
+    seq = 0
+    while not stop.is_set():
+        for i in range(10):
+            d = os.path.join(root, f"live/w{i}")
+            with open(os.path.join(d, "index.m3u8.tmp"), "w") as f:
+                f.write(playlist(seq, 6))
+            os.rename(os.path.join(d, "index.m3u8.tmp"), os.path.join(d, "index.m3u8"))
+        seq += 1
+        stop.wait(0.2)
+
+
+def wrk_script(work, name, paths):
+    path = os.path.join(work, f"{name}.lua")
+    with open(path, "w") as f:
+        f.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
+        f.write("i = 0\nrequest = function()\n  i = i % #paths + 1\n"
+                "  return wrk.format('GET', paths[i])\nend\n"
+                "done = function(s, l, r)\n  io.write(string.format('RESULT %d %d %d %d\\n', "
+                "s.requests, s.bytes, s.duration, s.errors.status + s.errors.read + s.errors.connect))\nend\n")
+    return path
+
+
+def run_wrk(server, script, duration=DURATION, connections=64):
+    cpu0 = server.cpu_seconds()
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", script,
+                          f"http://127.0.0.1:{server.port}"], capture_output=True, text=True).stdout
+    cpu = server.cpu_seconds() - cpu0
+    reqs, nbytes, micros, errors = map(int, re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", out).groups())
+    secs = micros / 1e6
+    return {"rps": reqs / secs, "gbps": nbytes / secs / 1e9, "cpu_us_per_req": cpu / reqs * 1e6,
+            "cpu_s_per_gb": cpu / (nbytes / 1e9), "errors": errors, "rss_mb": server.rss_mb()}
+
+
+def median(results, key):
+    return statistics.median(r[key] for r in results)
+
+
+def throughput(root, work):
+    paths = {"playlists": [f"/pl/s{i}/index.m3u8" for i in range(200)],
+             "segments": [f"/seg/s{i}.ts" for i in range(20)]}
+    scripts = {w: wrk_script(work, w, p) for w, p in paths.items()}
+    makers = [("nginx", lambda: Nginx("nginx", root, work)),
+              ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
+              ("hls-origin", lambda: Origin("hls-origin", root, work))]
+    results = {w: {name: [] for name, _ in makers} for w in paths}
+    for rnd in range(ROUNDS):
+        for name, make in makers:
+            server = make()
+            try:
+                for w, script in scripts.items():
+                    run_wrk(server, script, duration=2, connections=64)  # warm-up
+                    results[w][name].append(run_wrk(server, script))
+            finally:
+                server.stop()
+            print(f"  round {rnd + 1}/{ROUNDS}: {name} done", file=sys.stderr)
+    return results
+
+
+def print_table(results):
+    for w, by_server in results.items():
+        key = "rps" if w == "playlists" else "gbps"
+        cpu_key = "cpu_us_per_req" if w == "playlists" else "cpu_s_per_gb"
+        med = {s: {k: median(r, k) for k in r[0]} for s, r in by_server.items()}
+        nginxes = [s for s in med if s.startswith("nginx")]
+        best = max(nginxes, key=lambda s: med[s][key])
+        print(f"\n{w} (median of {ROUNDS}; ratios vs best nginx = {best})")
+        print(f"{'server':<20}{'req/s':>10}{'GB/s':>8}{'CPU us/req':>12}{'CPU s/GB':>10}{'RSS MB':>8}"
+              f"{'thr ratio':>10}{'CPU ratio':>10}{'errors':>8}")
+        for s, m in med.items():
+            print(f"{s:<20}{m['rps']:>10.0f}{m['gbps']:>8.3f}{m['cpu_us_per_req']:>12.2f}{m['cpu_s_per_gb']:>10.3f}"
+                  f"{m['rss_mb']:>8.1f}{m[key] / med[best][key]:>10.2f}{m[cpu_key] / med[best][cpu_key]:>10.2f}"
+                  f"{m['errors']:>8.0f}")
+
+
+def freshness(root, work):
+    rows = []
+    for name, make in [("hls-origin", lambda: Origin("hls-origin", root, work)),
+                       ("nginx-uncached", lambda: Nginx("nginx-uncached", root, work, cache=False)),
+                       ("nginx-cached-1s", lambda: Nginx("nginx-cached-1s", root, work))]:
+        server = make()
+        try:
+            out = subprocess.run([FRESHNESS, "--addr", f"127.0.0.1:{server.port}", "--root", root,
+                                  "--streams", "100", "--secs", str(DURATION), "--label", name],
+                                 capture_output=True, text=True, check=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            server.stop()
+        shutil.rmtree(os.path.join(root, "fresh"), ignore_errors=True)
+    print("\nfreshness: 100 playlists renamed every 200 ms, each polled every 5 ms")
+    print(f"{'server':<20}{'answers':>9}{'stale':>8}{'max ms':>9}{'mean ms':>9}{'p99 ms':>8}")
+    for r in rows:
+        print(f"{r['label']:<20}{r['answers']:>9}{r['stale_answers']:>8}{r['max_ms']:>9.2f}{r['mean_ms']:>9.3f}"
+              f"{r['p99_ms']:>8.2f}")
+
+
+def memory(work):
+    big = os.path.join(work, "big")
+    count = 400 if QUICK else 1600  # x 1.3 MB = 0.5 / 2.1 GB
+    os.makedirs(big)
+    block = os.urandom(SEG_BYTES)
+    for i in range(count):
+        with open(os.path.join(big, f"s{i}.ts"), "wb") as f:
+            f.write(block[i % 997:] + block[:i % 997])
+    script = wrk_script(work, "big", [f"/s{i}.ts" for i in range(count)])
+    server = Origin("hls-origin-mem", big, work, budget="256MiB")
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], server.rss_mb())
+            time.sleep(0.05)
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        # Each connection walks the list: every file is requested, most several times.
+        r = run_wrk(server, script, duration=DURATION * 2, connections=8)
+    finally:
+        stop.set()
+        t.join()
+        server.stop()
+    served_gb = r["gbps"] * DURATION * 2
+    print(f"\nmemory: {count} distinct segments ({count * SEG_BYTES / 1e9:.1f} GB), budget 256 MiB")
+    print(f"  served {served_gb:.1f} GB, peak RSS {peak[0]:.0f} MB (budget + 40 MB = {256 * 1.048576 + 40:.0f} MB)")
+
+
+def main():
+    global FRESHNESS
+    deps = os.path.join(ROOT_DIR, "target/release/deps")
+    FRESHNESS = max((os.path.join(deps, f) for f in os.listdir(deps)
+                     if f.startswith("freshness-") and os.access(os.path.join(deps, f), os.X_OK)
+                     and not f.endswith(".d")), key=os.path.getmtime)
+    work = tempfile.mkdtemp(prefix="hls-bench-")
+    os.chmod(work, 0o755)
+    root = os.path.join(work, "root")
+    os.makedirs(root)
+    make_tree(root)
+    stop = threading.Event()
+    writer = threading.Thread(target=live_writer, args=(root, stop))
+    writer.start()
+    try:
+        print(f"hls-origin vs nginx ({subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}),"
+              f" {os.cpu_count()} CPUs, servers on CPU 0, wrk on CPU 1", file=sys.stderr)
+        print_table(throughput(root, work))
+        freshness(root, work)
+    finally:
+        stop.set()
+        writer.join()
+    memory(work)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+//! Criterion micro-benchmarks of the request hot path: a cache hit through the handler (the
+//! part every request pays), and the pure parsers it calls.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hls_origin::config::Config;
+use hls_origin::handler::{self, RequestHead};
+use hls_origin::path::NormPath;
+use hls_origin::state::AppState;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+
+fn hits(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:100\n");
+    for i in 100..110 {
+        playlist.push_str(&format!("#EXTINF:6.000,\nsegment_{i}.ts\n"));
+    }
+    std::fs::write(dir.path().join("index.m3u8"), &playlist).unwrap();
+    std::fs::write(dir.path().join("seg.ts"), vec![0x47u8; 1_300_000]).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nroot = {:?}\naccess_log = false\n[cache]\nmanifest_validity = \"1h\"\nsegment_validity = \"1h\"\n",
+        dir.path()
+    );
+    let config = Config::from_toml(&text, Path::new("bench.toml")).unwrap();
+    let state = rt.block_on(async { AppState::new(config).unwrap() });
+    let get = Method::GET;
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("bench"));
+    for (name, path) in [("playlist_hit", "/index.m3u8"), ("segment_hit", "/seg.ts")] {
+        let uri: Uri = path.parse().unwrap();
+        let head = RequestHead { method: &get, uri: &uri, headers: &headers };
+        rt.block_on(handler::handle(&state, head));
+        c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) }));
+    }
+    let mut conditional = headers.clone();
+    let etag = rt
+        .block_on(handler::handle(
+            &state,
+            RequestHead { method: &get, uri: &"/index.m3u8".parse().unwrap(), headers: &headers },
+        ))
+        .headers["etag"]
+        .clone();
+    conditional.insert("if-none-match", etag);
+    let uri: Uri = "/index.m3u8".parse().unwrap();
+    let head = RequestHead { method: &get, uri: &uri, headers: &conditional };
+    c.bench_function("playlist_304", |b| {
+        b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) })
+    });
+}
+
+fn parsers(c: &mut Criterion) {
+    c.bench_function("path_normalise", |b| b.iter(|| NormPath::parse(black_box("/live/channel-42/720p/index.m3u8"))));
+    c.bench_function("range_decide", |b| {
+        b.iter(|| hls_origin::range::decide(black_box(b"bytes=1000-2000"), 1_300_000))
+    });
+}
+
+criterion_group!(benches, hits, parsers);
+criterion_main!(benches);
