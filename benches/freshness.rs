@@ -102,16 +102,8 @@ async fn get(conn: &mut TcpStream, buf: &mut Vec<u8>, path: &str) -> Vec<u8> {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             assert!(head.starts_with("http/1.1 200"), "{head}");
-            let len: usize = head
-                .split("content-length:")
-                .nth(1)
-                .unwrap()
-                .trim()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let len: usize =
+                head.split("content-length:").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
             while buf.len() < end + 4 + len {
                 let n = conn.read(&mut chunk).await.unwrap();
                 assert!(n > 0, "closed");
