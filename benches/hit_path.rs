@@ -32,7 +32,7 @@ fn hits(c: &mut Criterion) {
     headers.insert("host", HeaderValue::from_static("bench"));
     for (name, path) in [("playlist_hit", "/index.m3u8"), ("segment_hit", "/seg.ts")] {
         let uri: Uri = path.parse().unwrap();
-        let head = RequestHead { method: &get, uri: &uri, headers: &headers };
+        let head = RequestHead { remote: None, method: &get, uri: &uri, headers: &headers };
         rt.block_on(handler::handle(&state, head));
         c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) }));
     }
@@ -40,13 +40,13 @@ fn hits(c: &mut Criterion) {
     let etag = rt
         .block_on(handler::handle(
             &state,
-            RequestHead { method: &get, uri: &"/index.m3u8".parse().unwrap(), headers: &headers },
+            RequestHead { remote: None, method: &get, uri: &"/index.m3u8".parse().unwrap(), headers: &headers },
         ))
         .headers["etag"]
         .clone();
     conditional.insert("if-none-match", etag);
     let uri: Uri = "/index.m3u8".parse().unwrap();
-    let head = RequestHead { method: &get, uri: &uri, headers: &conditional };
+    let head = RequestHead { remote: None, method: &get, uri: &uri, headers: &conditional };
     c.bench_function("playlist_304", |b| {
         b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) })
     });

@@ -2,7 +2,10 @@
 //! into an immutable [`Config`] with typed fields. Owns every default; must not read media files.
 
 mod raw;
+mod secure;
 pub mod units;
+
+pub use secure::RequiredHeader;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +25,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `[http]`.
     pub http: HttpConfig,
+    /// `[secure_link]`, absent when no path needs a signature.
+    pub secure_link: Option<crate::secure_link::SecureLink>,
 }
 
 /// `[server]`: listeners, the media root and connection limits.
@@ -39,6 +44,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// One log line per request (`access_log`, default true).
     pub access_log: bool,
+    /// Only requests carrying this header are served (`require_header`); the CDN adds it.
+    pub require_header: Option<RequiredHeader>,
 }
 
 /// `[cache]`: revalidation intervals and the RAM budget for file bytes.

@@ -3,6 +3,7 @@
 //! those to status codes and headers. Must not do socket I/O.
 
 mod present;
+mod signing;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use crate::conditional::{self, Precondition, Validators};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::range::{self, ByteRange, RangeDecision};
+use crate::secure_link::{self, Verdict};
 use crate::state::AppState;
 use crate::store::{FileEntry, Lookup};
 
@@ -24,6 +26,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The parts of a request the handler reads, whatever library parsed them.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestHead<'a> {
+    /// The client's address (`$remote_addr`).
+    pub remote: Option<std::net::IpAddr>,
     /// Method.
     pub method: &'a Method,
     /// Request target.
@@ -68,6 +72,11 @@ pub enum RequestError {
     BadPath(PathError),
     /// 403: the file is not readable by the server.
     Forbidden,
+    /// 403: a protected path without a valid signature, or a request without the required
+    /// CDN header.
+    NotAuthorized,
+    /// 410: a valid signature whose link has expired.
+    LinkExpired,
     /// 404.
     NotFound,
     /// 405.
@@ -97,6 +106,11 @@ pub async fn handle(state: &AppState, req: RequestHead<'_>) -> ResponsePlan {
 
 async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
     check_limits(req)?;
+    if let Some(required) = &state.config.server.require_header {
+        if !required.is_present(req.headers) {
+            return Err(RequestError::NotAuthorized);
+        }
+    }
     let head_only = match *req.method {
         Method::GET => false,
         Method::HEAD => true,
@@ -104,19 +118,56 @@ async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, Reque
         _ => return Err(RequestError::MethodNotAllowed),
     };
     let path = NormPath::parse(req.uri.path()).map_err(RequestError::BadPath)?;
+    // As nginx's `if ($secure_link = "")` runs before any file access: 403/410 first.
+    let signed = check_signature(state, req, &path)?;
     // Dot-files (markers, editor files) and ffmpeg's `*.tmp` scratch files are never content;
     // a path ending in `/` is a directory, and directories are never listed.
     if path.is_hidden() || path.is_directory() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp")) {
         return Err(RequestError::NotFound);
     }
-    let entry = match state.store.lookup(&path).await.map_err(RequestError::Internal)? {
+    let mut entry = match state.store.lookup(&path).await.map_err(RequestError::Internal)? {
         Lookup::Found(entry) => entry,
         Lookup::NotFound => return Err(RequestError::NotFound),
         Lookup::Forbidden => return Err(RequestError::Forbidden),
         Lookup::Busy => return Err(RequestError::Busy),
     };
+    if let (Some(until), Some(link)) = (signed, &state.config.secure_link) {
+        if entry.kind.is_playlist() && link.sign_children {
+            let parent = secure_link::Request {
+                path: &path,
+                query: req.uri.query().unwrap_or(""),
+                headers: req.headers,
+                remote: req.remote,
+            };
+            entry = signing::signed_playlist(&entry, link, parent, until, unix_now());
+        }
+    }
     let part = select_part(&entry, req.headers)?;
     Ok(Outcome::File { entry, part, head_only })
+}
+
+/// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an unprotected
+/// path.
+fn check_signature(
+    state: &AppState,
+    req: RequestHead<'_>,
+    path: &NormPath,
+) -> Result<Option<Option<i64>>, RequestError> {
+    let Some(link) = state.config.secure_link.as_ref().filter(|l| l.protects(path)) else {
+        return Ok(None);
+    };
+    let request =
+        secure_link::Request { path, query: req.uri.query().unwrap_or(""), headers: req.headers, remote: req.remote };
+    match link.verify(request, unix_now()) {
+        Verdict::Valid { until } => Ok(Some(until)),
+        Verdict::Invalid => Err(RequestError::NotAuthorized),
+        Verdict::Expired => Err(RequestError::LinkExpired),
+    }
+}
+
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn check_limits(req: RequestHead<'_>) -> Result<(), RequestError> {

@@ -41,6 +41,7 @@ pub mod plan;
 pub mod playlist;
 pub mod process;
 pub mod range;
+pub mod secure_link;
 pub mod server;
 pub mod state;
 pub mod store;

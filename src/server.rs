@@ -132,7 +132,7 @@ async fn respond(
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let (parts, _body) = req.into_parts();
-    let head = RequestHead { method: &parts.method, uri: &parts.uri, headers: &parts.headers };
+    let head = RequestHead { remote: Some(peer.ip()), method: &parts.method, uri: &parts.uri, headers: &parts.headers };
     let plan = handler::handle(&state, head).await;
     if state.config.server.access_log {
         tracing::info!(

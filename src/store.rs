@@ -46,6 +46,49 @@ pub struct FileEntry {
     pub cache_control: HeaderValue,
     /// `Content-Length` of the whole file.
     pub content_length: HeaderValue,
+    /// The last signed variant of this playlist version (see `handler::signing`).
+    signed: Mutex<Option<SignedMemo>>,
+}
+
+/// A memoised signed variant of a playlist version.
+#[derive(Debug)]
+pub struct SignedMemo {
+    /// What the variant depends on besides the version.
+    pub key: Vec<u8>,
+    /// The variant.
+    pub entry: Arc<FileEntry>,
+}
+
+impl FileEntry {
+    /// The same file version with other bytes (a rewritten playlist): its own ETag and length,
+    /// the same type, caching policy and modification time.
+    pub fn with_bytes(&self, bytes: Bytes) -> FileEntry {
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        FileEntry {
+            etag: HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len()))
+                .unwrap_or_else(|_| self.etag.clone()),
+            content_length: HeaderValue::from(bytes.len()),
+            playlist: self.playlist.clone(),
+            kind: self.kind,
+            modified_secs: self.modified_secs,
+            last_modified: self.last_modified.clone(),
+            content_type: self.content_type.clone(),
+            cache_control: self.cache_control.clone(),
+            signed: Mutex::new(None),
+            bytes,
+        }
+    }
+
+    /// The memoised signed variant for `key`, if it is the last one made.
+    pub fn signed_memo(&self, key: &[u8]) -> Option<Arc<FileEntry>> {
+        let memo = self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        memo.as_ref().filter(|m| m.key == key).map(|m| Arc::clone(&m.entry))
+    }
+
+    /// Remembers a signed variant (one slot: viewers in the same bucket share it).
+    pub fn remember_signed(&self, memo: SignedMemo) {
+        *self.signed.lock().unwrap_or_else(|p| p.into_inner()) = Some(memo);
+    }
 }
 
 /// The result of looking a path up.
@@ -308,6 +351,7 @@ fn entry_for(bytes: Bytes, kind: MediaKind, modified: std::time::SystemTime, imm
         content_type: HeaderValue::from_static(kind.content_type()),
         cache_control: crate::media::cache_control(kind, playlist.as_ref(), immutable_max_age),
         content_length: HeaderValue::from(bytes.len()),
+        signed: Mutex::new(None),
         playlist,
         kind,
         bytes,

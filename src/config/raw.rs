@@ -19,7 +19,7 @@ struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     http: RawHttp,
-    secure_link: Option<toml::Table>,
+    secure_link: Option<super::secure::RawSecureLink>,
     retention: Option<toml::Table>,
     admin: Option<toml::Table>,
 }
@@ -40,6 +40,7 @@ struct RawServer {
     idle_timeout: Option<String>,
     shutdown_grace: Option<String>,
     access_log: Option<bool>,
+    require_header: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,13 +83,6 @@ impl Errors<'_> {
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let errors = Errors { file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&errors, text, &e))?;
-    if raw.secure_link.is_some() {
-        // Serving a protected prefix without checking signatures would expose paid content:
-        // refuse to start rather than silently ignore the section.
-        return Err(
-            errors.at("secure_link", "signed URLs are not supported by this build yet; remove the section or upgrade")
-        );
-    }
     for (key, present) in [("retention", raw.retention.is_some()), ("admin", raw.admin.is_some())] {
         if present {
             tracing::warn!(
@@ -97,11 +91,13 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             );
         }
     }
+    let secure_link = raw.secure_link.map(super::secure::secure_link).transpose().map_err(|(k, m)| errors.at(k, m))?;
     Ok(Config {
         source: file.to_path_buf(),
         server: server(&errors, raw.server)?,
         cache: cache(&errors, raw.cache)?,
         http: http(&errors, raw.http)?,
+        secure_link,
     })
 }
 
@@ -168,6 +164,12 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
         idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
         shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
         access_log: raw.access_log.unwrap_or(true),
+        require_header: raw
+            .require_header
+            .as_deref()
+            .map(super::secure::required_header)
+            .transpose()
+            .map_err(|(k, m)| errors.at(k, m))?,
     })
 }
 
@@ -243,7 +245,17 @@ mod tests {
         let e = load("[server]\nlisten = \"127.0.0.1:1\"\nroot = \"/nonexistent/x\"\n").unwrap_err();
         assert_eq!(e.key, "server.root");
         let e = load(&minimal("[secure_link]\nsecret = \"x\"\n")).unwrap_err();
-        assert_eq!(e.key, "secure_link");
+        assert_eq!(e.key, "secure_link.protect");
+        let e = load(&minimal("[secure_link]\nprotect = [\"/s/\"]\n")).unwrap_err();
+        assert_eq!(e.key, "secure_link.secret");
+        let e =
+            load(&minimal("[secure_link]\nsecret = \"x\"\nprotect = [\"/s/\"]\nmd5_expression = \"$uri$sekret\"\n"))
+                .unwrap_err();
+        assert_eq!(e.key, "secure_link.md5_expression");
+        let e = load(&minimal("[secure_link]\nsecret = \"x\"\nprotect = [\"/s/\"]\nmode = \"sha1\"\n")).unwrap_err();
+        assert_eq!(e.key, "secure_link.mode");
+        let e = load(&minimal("require_header = \"nocolon\"\n")).unwrap_err();
+        assert_eq!(e.key, "server.require_header");
     }
 
     #[test]

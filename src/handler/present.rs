@@ -84,7 +84,8 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     add_cors(&mut headers, cors);
     let status = match error {
         RequestError::BadPath(_) => StatusCode::BAD_REQUEST,
-        RequestError::Forbidden => StatusCode::FORBIDDEN,
+        RequestError::Forbidden | RequestError::NotAuthorized => StatusCode::FORBIDDEN,
+        RequestError::LinkExpired => StatusCode::GONE,
         RequestError::NotFound => StatusCode::NOT_FOUND,
         RequestError::MethodNotAllowed => {
             headers.insert(ALLOW, ALLOWED);
