@@ -1,4 +1,4 @@
-//! The command line (clap): `serve`, `check-config`, `demo`. Only parsing; `main.rs` runs them.
+//! The command line (clap): `serve`, `check-config`, `sign`, `demo`. Only parsing; `main.rs` runs them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,20 @@ pub enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Print PATH with a signature for the configured [secure_link] (nginx-compatible).
+    Sign {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The request path to sign, e.g. /secure/live/index.m3u8.
+        path: String,
+        /// Seconds the link stays valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// The client address, when the signature includes $remote_addr.
+        #[arg(long)]
+        remote_addr: Option<std::net::IpAddr>,
     },
     /// Serve a simulated live stream from a temporary directory, no config needed.
     Demo {

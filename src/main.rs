@@ -26,7 +26,32 @@ fn main() -> ExitCode {
             Ok(config) => exit(runtime().and_then(|rt| rt.block_on(serve(config)))),
             Err(e) => config_error(&e),
         },
+        Command::Sign { config, path, ttl, remote_addr } => match Config::load(&config) {
+            Ok(config) => sign(&config, &path, ttl, remote_addr),
+            Err(e) => config_error(&e),
+        },
         Command::Demo { listen } => exit(runtime().and_then(|rt| rt.block_on(demo::run(listen)))),
+    }
+}
+
+fn sign(config: &Config, path: &str, ttl: u64, remote: Option<std::net::IpAddr>) -> ExitCode {
+    let Some(link) = &config.secure_link else {
+        eprintln!(
+            "error: config {}: key `secure_link`: the section is missing; nothing to sign with",
+            config.source.display()
+        );
+        return ExitCode::from(EX_CONFIG);
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    match link.sign_path(path, ttl, now, remote) {
+        Ok(signed) => {
+            println!("{signed}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -264,6 +264,33 @@ impl SecureLink {
         }
     }
 
+    /// The `sign` command: `path` (a request path, optionally with a query to keep) plus the
+    /// signature, valid for `ttl_secs` from `now`. `remote` supplies `$remote_addr`.
+    pub fn sign_path(&self, path: &str, ttl_secs: u64, now: i64, remote: Option<IpAddr>) -> Result<String, SignError> {
+        let missing: Vec<String> =
+            self.request_variables().into_iter().filter(|v| !(v == "$remote_addr" && remote.is_some())).collect();
+        if !missing.is_empty() {
+            return Err(SignError(format!(
+                "the signature depends on {} which only a live request has{}",
+                missing.join(", "),
+                if missing.iter().any(|m| m == "$remote_addr") { " (pass --remote-addr)" } else { "" }
+            )));
+        }
+        let (target, query) = path.split_once('?').map_or((path, None), |(t, q)| (t, Some(q)));
+        let norm = NormPath::parse(target).map_err(|e| SignError(format!("{path:?}: {e}")))?;
+        if !self.protects(&norm) {
+            tracing::warn!("{} is not under a protected prefix; the signature will not be checked", norm.as_str());
+        }
+        let ttl = i64::try_from(ttl_secs).map_err(|_| SignError("--ttl is too large".into()))?;
+        let headers = HeaderMap::new();
+        let request = Request { path: &norm, query: query.unwrap_or(""), headers: &headers, remote };
+        let signature = self.sign(request, now.saturating_add(ttl), now);
+        Ok(match query {
+            Some(q) if !q.is_empty() => format!("{target}?{q}&{signature}"),
+            _ => format!("{target}?{signature}"),
+        })
+    }
+
     /// Variables a template needs that only a live request can supply (for `sign` on the
     /// command line): `$remote_addr`, `$http_*`, and `$arg_*` other than the signature's own.
     pub fn request_variables(&self) -> Vec<String> {

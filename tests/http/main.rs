@@ -9,5 +9,7 @@ mod content;
 mod driver;
 mod freshness;
 mod malformed;
+mod nginx_compat;
 mod paths;
 mod range;
+mod signed;
