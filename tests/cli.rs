@@ -139,3 +139,50 @@ async fn demo_is_a_live_stream_that_ffmpeg_plays() {
     sigterm(&child);
     assert!(tokio::time::timeout(STEP, child.wait()).await.unwrap().unwrap().success());
 }
+
+#[tokio::test]
+async fn sign_prints_a_link_that_openssl_agrees_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[secure_link]\nsecret = \"change-me\"\nprotect = [\"/secure/\"]\nmd5_expression = \"$secure_link_expires$uri $secret\"\n";
+    let cfg = write_config(dir.path(), "s.toml", extra);
+    let out = tokio::time::timeout(
+        STEP,
+        Command::new(BIN)
+            .args(["sign", "--config", cfg.to_str().unwrap(), "/secure/live/index.m3u8", "--ttl", "60"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (path, query) = line.trim().split_once('?').unwrap();
+    assert_eq!(path, "/secure/live/index.m3u8");
+    let token = query.split('&').find_map(|a| a.strip_prefix("md5=")).unwrap();
+    let expires = query.split('&').find_map(|a| a.strip_prefix("expires=")).unwrap();
+    let openssl = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s' '{expires}/secure/live/index.m3u8 change-me' | openssl md5 -binary | openssl base64 | tr +/ -_ | tr -d ="))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(openssl.stdout).unwrap().trim(), token);
+    // A template that needs a live request cannot be signed offline; no section is a config error.
+    let per_client = write_config(dir.path(), "p.toml", &extra.replace("$uri $secret", "$uri$remote_addr $secret"));
+    let out = Command::new(BIN)
+        .args(["sign", "--config", per_client.to_str().unwrap(), "/secure/a.ts"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--remote-addr"));
+    let out = Command::new(BIN)
+        .args(["sign", "--config", per_client.to_str().unwrap(), "/secure/a.ts", "--remote-addr", "10.0.0.1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let none = write_config(dir.path(), "n.toml", "");
+    let out =
+        Command::new(BIN).args(["sign", "--config", none.to_str().unwrap(), "/secure/a.ts"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(78));
+}

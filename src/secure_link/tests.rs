@@ -45,6 +45,11 @@ const PLAIN: &[(&str, &str, &str, &str)] = &[
     ("1700000001", "/secure/init.mp4", "longsecret-longsecret-longsecret-longsecret", "SWVBx81kdf-wVXNH2ePTbw"),
     ("1700000000", "/UPPER/Case.TS", "Secret", "fSTiC7UjQ-qvY8LtP4AB_w"),
     ("1700000000", "/x.ts", "", "F7jkmi1j4IMNUI8_bePQIw"),
+    ("1893456000", "/secure/live/720p/index.m3u8", "Zm9vYmFy", "SI5CLSQZNssiPOzpBETxZQ"),
+    ("1700000000", "/secure/live/720p/segment_00001234.ts", "change-me", "pq46F_Rzt5XwfRwqcx6Qmw"),
+    ("2000000000", "/vod/movie/1080p/init.mp4", "s", "-2XaxGgf3Vd-ShkNc-mKbw"),
+    ("1700000000", "/secure/audio/en/seg1.aac", "secret", "sTJZadQIGQ5l423BSiuYaw"),
+    ("1700003600", "/secure/subs/en/seg1.vtt", "secret", "Dg7il76qwzocq2QVZRwVbw"),
 ];
 
 /// The same with "$secure_link_expires$uri $secret".
