@@ -2,9 +2,11 @@
 //! into an immutable [`Config`] with typed fields. Owns every default; must not read media files.
 
 mod raw;
+mod retention;
 mod secure;
 pub mod units;
 
+pub use retention::RetentionConfig;
 pub use secure::RequiredHeader;
 
 use std::fmt;
@@ -27,6 +29,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[secure_link]`, absent when no path needs a signature.
     pub secure_link: Option<crate::secure_link::SecureLink>,
+    /// `[retention]`, absent when hls-origin must never delete anything.
+    pub retention: Option<RetentionConfig>,
 }
 
 /// `[server]`: listeners, the media root and connection limits.

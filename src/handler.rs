@@ -14,6 +14,7 @@ use crate::conditional::{self, Precondition, Validators};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::range::{self, ByteRange, RangeDecision};
+use crate::retention::ReadGuard;
 use crate::secure_link::{self, Verdict};
 use crate::state::AppState;
 use crate::store::{FileEntry, Lookup};
@@ -49,6 +50,8 @@ pub enum Outcome {
         part: Part,
         /// HEAD: the same headers, no body.
         head_only: bool,
+        /// Keeps the stream from eviction while the response is sent.
+        guard: Option<ReadGuard>,
     },
 }
 
@@ -143,7 +146,8 @@ async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, Reque
         }
     }
     let part = select_part(&entry, req.headers)?;
-    Ok(Outcome::File { entry, part, head_only })
+    let guard = state.retention.as_ref().and_then(|r| r.begin_read(&path));
+    Ok(Outcome::File { entry, part, head_only, guard })
 }
 
 /// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an unprotected

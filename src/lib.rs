@@ -14,6 +14,10 @@
 //!   I/O of the request path, on the blocking pool, confined to the root.
 //! - [`watcher`]: inotify events → store changes (playlists replaced on rename, misses and
 //!   removed files invalidated, rescans after lost events).
+//! - [`retention`]: the on-disk side — an index of stream directories, stale-stream cleanup,
+//!   spec-aware segment retention, LRU eviction to `max_disk`, orphan removal.
+//! - [`secure_link`]: nginx-compatible signed URLs (MD5 and HMAC) and playlists that sign their
+//!   children.
 //! - [`demo`]: a built-in live stream for first-time users.
 //!
 //! # Request flow
@@ -41,6 +45,7 @@ pub mod plan;
 pub mod playlist;
 pub mod process;
 pub mod range;
+pub mod retention;
 pub mod secure_link;
 pub mod server;
 pub mod state;

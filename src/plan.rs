@@ -13,14 +13,7 @@ pub struct ResponsePlan {
     pub headers: HeaderMap,
     /// The body; empty for HEAD, 304 and preflights.
     pub body: Bytes,
-}
-
-impl ResponsePlan {
-    /// Renders the plan as a hyper response.
-    pub fn into_http(self) -> http::Response<http_body_util::Full<Bytes>> {
-        let mut response = http::Response::new(http_body_util::Full::new(self.body));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
-        response
-    }
+    /// Marks the response in flight for disk retention until the driver drops it (after the
+    /// body has been handed to the socket).
+    pub guard: Option<crate::retention::ReadGuard>,
 }

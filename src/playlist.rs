@@ -44,6 +44,29 @@ impl PlaylistInfo {
     }
 }
 
+/// The media segments a media playlist lists, with their `EXTINF` durations in seconds
+/// (RFC 8216 §4.3.2.1): each URI line after an `#EXTINF` tag.
+pub fn segments(bytes: &[u8]) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let mut duration = None;
+    for line in bytes.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(v) = line.strip_prefix(b"#EXTINF:") {
+            let text = std::str::from_utf8(v).unwrap_or_default();
+            duration = text
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse::<f64>().ok())
+                .filter(|d| d.is_finite() && *d >= 0.0);
+        } else if !line.is_empty() && !line.starts_with(b"#") {
+            if let (Some(d), Ok(uri)) = (duration.take(), std::str::from_utf8(line)) {
+                out.push((uri.trim().to_string(), d));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +95,20 @@ mod tests {
         assert!(PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\na.ts\n#EXT-X-ENDLIST\n"));
     }
 
+    #[test]
+    fn lists_segments_with_durations() {
+        let p = b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:5.005,\na1.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:6,title\r\na2.ts\r\nstray.ts\n#EXTINF:bad,\na3.ts\n";
+        assert_eq!(segments(p), vec![("a1.ts".to_string(), 5.005), ("a2.ts".to_string(), 6.0)]);
+    }
+
     proptest! {
+        #[test]
+        fn segments_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for (uri, d) in segments(&bytes) {
+                prop_assert!(!uri.is_empty() && d >= 0.0);
+            }
+        }
+
         #[test]
         fn scan_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = PlaylistInfo::scan(&bytes);

@@ -3,6 +3,7 @@
 //! or HLS: every request goes to [`handler::handle`](crate::handler::handle).
 
 mod activity;
+mod body;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,8 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -129,7 +128,7 @@ async fn respond(
     state: Arc<AppState>,
     peer: SocketAddr,
     req: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, Infallible> {
+) -> Result<http::Response<body::PlanBody>, Infallible> {
     let started = Instant::now();
     let (parts, _body) = req.into_parts();
     let head = RequestHead { remote: Some(peer.ip()), method: &parts.method, uri: &parts.uri, headers: &parts.headers };
@@ -146,5 +145,5 @@ async fn respond(
             micros = started.elapsed().as_micros() as u64,
         );
     }
-    Ok(plan.into_http())
+    Ok(body::render(plan))
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::retention::Retention;
 use crate::store::{Store, StoreSettings, Validity};
 use crate::watcher::{self, WatcherHandle};
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     /// The change watcher, `None` when inotify is unavailable.
     pub watcher: Option<WatcherHandle>,
+    /// Disk retention, `None` without a `[retention]` section.
+    pub retention: Option<Retention>,
 }
 
 impl AppState {
@@ -32,7 +35,11 @@ impl AppState {
             },
         };
         let store = Store::open(&config.server.root, settings)?;
-        let watcher = watcher::start(store.clone());
-        Ok(Arc::new(AppState { config, store, watcher }))
+        let retention = match &config.retention {
+            Some(cfg) => Some(Retention::start(cfg.clone(), store.clone(), tokio::runtime::Handle::current())?),
+            None => None,
+        };
+        let watcher = watcher::start(store.clone(), retention.clone());
+        Ok(Arc::new(AppState { config, store, watcher, retention }))
     }
 }

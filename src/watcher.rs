@@ -11,6 +11,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, Notify};
 
 use crate::path::NormPath;
+use crate::retention::Retention;
 use crate::store::{Change, Store};
 
 /// Events buffered between the notify thread and the reacting task; beyond it, events are
@@ -50,7 +51,7 @@ impl WatcherHandle {
 
 /// Starts watching the store's root. `None` (with a warning) when inotify is unavailable: the
 /// validity timers then bound staleness on their own.
-pub fn start(store: Store) -> Option<WatcherHandle> {
+pub fn start(store: Store, retention: Option<Retention>) -> Option<WatcherHandle> {
     let shared = Arc::new(Shared { lost: AtomicBool::new(false), paused: AtomicBool::new(false), wake: Notify::new() });
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>(QUEUE);
     let forward = Arc::clone(&shared);
@@ -61,12 +62,13 @@ pub fn start(store: Store) -> Option<WatcherHandle> {
         }
     };
     let root = store.root().to_path_buf();
-    let watcher = RecommendedWatcher::new(handler, notify::Config::default())
+    // Symlinks are not followed: nothing outside the root is watched (or ever deleted).
+    let watcher = RecommendedWatcher::new(handler, notify::Config::default().with_follow_symlinks(false))
         .and_then(|mut w| w.watch(&root, RecursiveMode::Recursive).map(|()| w));
     match watcher {
         Ok(watcher) => {
             tracing::info!("watching {} for changes", root.display());
-            tokio::spawn(react(watcher, rx, store, Arc::clone(&shared)));
+            tokio::spawn(react(watcher, rx, Targets { store, retention }, Arc::clone(&shared)));
             Some(WatcherHandle { shared })
         }
         Err(e) => {
@@ -76,18 +78,30 @@ pub fn start(store: Store) -> Option<WatcherHandle> {
     }
 }
 
+/// Where events go: the RAM cache, and the disk index when retention is on.
+struct Targets {
+    store: Store,
+    retention: Option<Retention>,
+}
+
 async fn react(
     mut watcher: RecommendedWatcher,
     mut rx: mpsc::Receiver<notify::Result<Event>>,
-    store: Store,
+    targets: Targets,
     shared: Arc<Shared>,
 ) {
+    let Targets { store, retention } = targets;
     let root = store.root().to_path_buf();
     loop {
         tokio::select! {
             event = rx.recv() => match event {
                 Some(Ok(event)) if event.need_rescan() => shared.lost.store(true, Ordering::Release),
-                Some(Ok(event)) => apply(&store, &root, event).await,
+                Some(Ok(event)) => {
+                    if let Some(r) = &retention {
+                        forward(r, &root, &event);
+                    }
+                    apply(&store, &root, event).await;
+                }
                 Some(Err(e)) => tracing::warn!("watch error: {e}"),
                 None => return,
             },
@@ -95,6 +109,9 @@ async fn react(
         }
         if !shared.paused.load(Ordering::Acquire) && shared.lost.swap(false, Ordering::AcqRel) {
             watcher = rewalk(watcher, &store, &root).await;
+            if let Some(r) = &retention {
+                r.rescan();
+            }
         }
     }
 }
@@ -157,6 +174,21 @@ async fn apply(store: &Store, root: &Path, event: Event) {
             renamed(store, root, p, change).await;
         } else if let Some(path) = request_path(root, p, false) {
             store.changed(&path, change).await;
+        }
+    }
+}
+
+/// Tells retention which paths changed (it stats them itself, once per tick).
+fn forward(retention: &Retention, root: &Path, event: &Event) {
+    let is_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder));
+    for p in &event.paths {
+        let Some(rel) = p.strip_prefix(root).ok().and_then(Path::to_str).filter(|r| !r.is_empty()) else { continue };
+        // A rename may move a whole directory: report both views, retention checks which.
+        if is_dir || matches!(event.kind, EventKind::Modify(ModifyKind::Name(_))) {
+            retention.dir_changed(rel);
+        }
+        if !is_dir {
+            retention.file_changed(rel);
         }
     }
 }

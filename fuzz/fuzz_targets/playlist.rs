@@ -10,4 +10,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(data.starts_with(b"#EXTM3U"));
     }
     let _ = info;
+    for (uri, duration) in hls_origin::playlist::segments(data) {
+        assert!(!uri.is_empty() && duration >= 0.0);
+    }
 });

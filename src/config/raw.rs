@@ -20,7 +20,7 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     secure_link: Option<super::secure::RawSecureLink>,
-    retention: Option<toml::Table>,
+    retention: Option<super::retention::RawRetention>,
     admin: Option<toml::Table>,
 }
 
@@ -83,13 +83,8 @@ impl Errors<'_> {
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let errors = Errors { file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&errors, text, &e))?;
-    for (key, present) in [("retention", raw.retention.is_some()), ("admin", raw.admin.is_some())] {
-        if present {
-            tracing::warn!(
-                "config {}: section [{key}] is not supported by this build yet and is ignored",
-                file.display()
-            );
-        }
+    if raw.admin.is_some() {
+        tracing::warn!("config {}: section [admin] is not supported by this build yet and is ignored", file.display());
     }
     let secure_link = raw.secure_link.map(super::secure::secure_link).transpose().map_err(|(k, m)| errors.at(k, m))?;
     Ok(Config {
@@ -98,6 +93,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         cache: cache(&errors, raw.cache)?,
         http: http(&errors, raw.http)?,
         secure_link,
+        retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
     })
 }
 

@@ -23,7 +23,11 @@ const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan {
     match outcome {
         Outcome::Preflight => preflight(cors, req_headers),
-        Outcome::File { entry, part, head_only } => file(&entry, part, head_only, cors),
+        Outcome::File { entry, part, head_only, guard } => {
+            let mut plan = file(&entry, part, head_only, cors);
+            plan.guard = guard;
+            plan
+        }
     }
 }
 
@@ -39,7 +43,7 @@ fn preflight(cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan
         headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
         headers.insert(ACCESS_CONTROL_MAX_AGE, cors.max_age.clone());
     }
-    ResponsePlan { status: StatusCode::NO_CONTENT, headers, body: Bytes::new() }
+    ResponsePlan { status: StatusCode::NO_CONTENT, headers, body: Bytes::new(), guard: None }
 }
 
 fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig>) -> ResponsePlan {
@@ -50,7 +54,7 @@ fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig
     headers.insert(CACHE_CONTROL, entry.cache_control.clone());
     if matches!(part, Part::NotModified) {
         // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no content.
-        return ResponsePlan { status: StatusCode::NOT_MODIFIED, headers, body: Bytes::new() };
+        return ResponsePlan { status: StatusCode::NOT_MODIFIED, headers, body: Bytes::new(), guard: None };
     }
     headers.insert(ACCEPT_RANGES, BYTES);
     let len = entry.bytes.len() as u64;
@@ -76,7 +80,7 @@ fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig
         }
     };
     let body = if head_only { Bytes::new() } else { body };
-    ResponsePlan { status, headers, body }
+    ResponsePlan { status, headers, body, guard: None }
 }
 
 pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: bool) -> ResponsePlan {
@@ -114,7 +118,7 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
     let body = if head_only { Bytes::new() } else { Bytes::from(text) };
-    ResponsePlan { status, headers, body }
+    ResponsePlan { status, headers, body, guard: None }
 }
 
 fn add_cors(headers: &mut HeaderMap, cors: Option<&CorsConfig>) {
