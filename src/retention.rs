@@ -75,7 +75,8 @@ impl Drop for ReadGuard {
 }
 
 impl Retention {
-    /// Starts the retention thread over the store's root.
+    /// Walks the store's root (blocking: call at start-up, before serving) and starts the
+    /// retention thread.
     pub fn start(cfg: RetentionConfig, store: Store, runtime: tokio::runtime::Handle) -> anyhow::Result<Retention> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let shared = Arc::new(Shared {
@@ -83,16 +84,27 @@ impl Retention {
             activity: RwLock::new(HashMap::new()),
             stats: Stats::default(),
         });
+        let root = store.root().to_path_buf();
+        // The first walk happens before the server answers, so the first reads are recorded.
+        let started = Instant::now();
+        let index = fs::walk(&root, "", SystemTime::now());
+        tracing::info!(
+            "retention: indexed {} directories, {} bytes, in {:?}",
+            index.dirs.len(),
+            index.total_bytes(),
+            started.elapsed()
+        );
         let worker = Worker {
             cfg,
-            root: store.root().to_path_buf(),
+            root,
             store,
             runtime,
             shared: Arc::clone(&shared),
-            index: Index::default(),
+            index,
             warned_at: None,
             dry_run_logged: HashSet::new(),
         };
+        worker.publish_activity();
         std::thread::Builder::new().name("retention".into()).spawn(move || worker.run(&rx))?;
         Ok(Retention { tx, shared })
     }

@@ -180,6 +180,18 @@ async fn apply(store: &Store, root: &Path, event: Event) {
 
 /// Tells retention which paths changed (it stats them itself, once per tick).
 fn forward(retention: &Retention, root: &Path, event: &Event) {
+    // Only writes count: opens and reads (by players, or by retention reading playlists) must
+    // never make a stream look written.
+    let is_write = matches!(
+        event.kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    );
+    if !is_write {
+        return;
+    }
     let is_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder));
     for p in &event.paths {
         let Some(rel) = p.strip_prefix(root).ok().and_then(Path::to_str).filter(|r| !r.is_empty()) else { continue };

@@ -26,9 +26,7 @@ enum Reason {
 
 impl Worker {
     pub(super) fn run(mut self, rx: &Receiver<Msg>) {
-        self.index = fs::walk(&self.root, "", SystemTime::now());
         self.remove_orphans();
-        self.publish_activity();
         let (mut files, mut dirs, mut rescan) = (HashSet::new(), HashSet::new(), false);
         let mut next = Instant::now() + self.cfg.check_interval;
         loop {
@@ -244,7 +242,7 @@ impl Worker {
         }
     }
 
-    fn publish_activity(&self) {
+    pub(super) fn publish_activity(&self) {
         let map = self.index.dirs.iter().map(|(rel, d)| (rel.clone(), Arc::clone(&d.activity))).collect();
         *self.shared.activity.write().unwrap_or_else(|p| p.into_inner()) = map;
     }

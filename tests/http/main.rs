@@ -12,4 +12,5 @@ mod malformed;
 mod nginx_compat;
 mod paths;
 mod range;
+mod retention;
 mod signed;

@@ -31,8 +31,14 @@ impl TestServer {
 
     /// `extra` is appended to the `[server]` section (more tables may follow it).
     pub async fn start_with(extra: &str) -> TestServer {
+        TestServer::start_prepared(extra, |_| {}).await
+    }
+
+    /// Like `start_with`, after `prepare` has written into the root.
+    pub async fn start_prepared(extra: &str, prepare: impl FnOnce(&Path)) -> TestServer {
         let root = tempfile::tempdir().unwrap();
         copy_dir(&fixtures(), root.path());
+        prepare(root.path());
         let text =
             format!("[server]\nlisten = [\"127.0.0.1:0\"]\nroot = {:?}\naccess_log = false\n{extra}", root.path());
         let config = Config::from_toml(&text, Path::new("test.toml")).unwrap();
@@ -144,6 +150,13 @@ impl Conn {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
             }
+        }
+    }
+
+    /// Waits until a response head has arrived (leaving it to be parsed by `response`).
+    pub async fn wait_for_head(&mut self) {
+        while !self.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            assert!(self.fill().await, "closed before a response head");
         }
     }
 
