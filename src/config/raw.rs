@@ -252,6 +252,15 @@ mod tests {
         assert_eq!(e.key, "secure_link.mode");
         let e = load(&minimal("require_header = \"nocolon\"\n")).unwrap_err();
         assert_eq!(e.key, "server.require_header");
+        let e = load(&minimal("[retention]\nmax_disk = \"lots\"\n")).unwrap_err();
+        assert_eq!(e.key, "retention.max_disk");
+        let e = load(&minimal("[retention]\nsegment_retention = \"always\"\n")).unwrap_err();
+        assert_eq!(e.key, "retention.segment_retention");
+        let e = load(&minimal("[retention]\nstale_afterr = \"1m\"\n")).unwrap_err();
+        assert_eq!(e.key, "retention.stale_afterr");
+        let r = load(&minimal("[retention]\nmax_disk = \"6GiB\"\n")).unwrap().retention.unwrap();
+        assert_eq!(r.max_disk_bytes, Some(6 << 30));
+        assert!(r.keep_vod && !r.dry_run && r.stale_after.is_none());
     }
 
     #[test]
