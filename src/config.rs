@@ -50,6 +50,17 @@ pub struct ServerConfig {
     pub access_log: bool,
     /// Only requests carrying this header are served (`require_header`); the CDN adds it.
     pub require_header: Option<RequiredHeader>,
+    /// Which HTTP/1.x implementation serves connections (`http1_driver`, default native).
+    pub http1_driver: Http1Driver,
+}
+
+/// The HTTP/1.x connection driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Http1Driver {
+    /// hyper (HTTP/1.1 and h2c).
+    Hyper,
+    /// The native driver (`src/driver.rs`); h2c connections still go to hyper.
+    Native,
 }
 
 /// `[cache]`: revalidation intervals and the RAM budget for file bytes.

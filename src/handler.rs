@@ -73,6 +73,8 @@ pub enum Part {
 pub enum RequestError {
     /// 400: the path is malformed or escapes the root.
     BadPath(PathError),
+    /// 400: the request head itself could not be accepted.
+    Malformed,
     /// 403: the file is not readable by the server.
     Forbidden,
     /// 403: a protected path without a valid signature, or a request without the required
@@ -96,6 +98,17 @@ pub enum RequestError {
     Busy,
     /// 500.
     Internal(std::io::Error),
+}
+
+/// The answer to a request head a driver could not accept (400, or 431 for an oversized head);
+/// the connection is closed after it.
+pub fn refuse(state: &AppState, status: http::StatusCode) -> ResponsePlan {
+    let error = if status == http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+        RequestError::HeadersTooLarge
+    } else {
+        RequestError::Malformed
+    };
+    present::error(error, state.config.http.cors.as_ref(), false)
 }
 
 /// Handles one request.

@@ -5,7 +5,8 @@
 //! - [`cli`]: the command line. [`config`]: the TOML file, validated once into [`config::Config`].
 //! - [`allocator`]: one glibc tunable set at start (the only `unsafe`).
 //! - [`server`]: the connection driver (hyper, HTTP/1.1 + h2c): timeouts, limits, access log,
-//!   graceful shutdown. [`process`]: open-file limit and signals.
+//!   graceful shutdown. [`driver`]: the native HTTP/1.x driver (`server.http1_driver =
+//!   "native"`), rendering the same plans. [`process`]: open-file limit and signals.
 //! - [`handler`]: request → [`plan::ResponsePlan`]; the only place that picks status codes.
 //!   Pure helpers: [`path`] (nginx-style `$uri` normalisation), [`media`] (content types,
 //!   Cache-Control), [`playlist`] (RFC 8216 facts), [`range`] (RFC 9110 §14), [`conditional`]
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod conditional;
 pub mod config;
 pub mod demo;
+pub mod driver;
 pub mod handler;
 pub mod media;
 pub mod path;

@@ -2,8 +2,9 @@
 //! with timeouts, head-size limits, an access log and graceful shutdown. Knows nothing of files
 //! or HLS: every request goes to [`handler::handle`](crate::handler::handle).
 
-mod activity;
+pub(crate) mod activity;
 mod body;
+mod prefixed;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,13 +20,14 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::config::Http1Driver;
 use crate::handler::{self, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::state::AppState;
 use activity::ActivityIo;
 
-/// hyper's read buffer: room for the largest head we accept plus slack, so that requests just
+/// hyper's read buffer (and the native driver's head limit): room for the largest head we accept plus slack, so that requests just
 /// over our limits reach the handler and get a precise 414/431; beyond it hyper answers 431.
-const MAX_HEAD_BUFFER: usize = 4 * (MAX_TARGET_BYTES + MAX_HEADER_BYTES);
+pub const MAX_HEAD_BUFFER: usize = 4 * (MAX_TARGET_BYTES + MAX_HEADER_BYTES);
 
 /// Binds every configured listener, logging `listening on <addr>` for each.
 pub async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
@@ -69,6 +71,9 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    if state.config.server.http1_driver == Http1Driver::Native {
+        return crate::driver::run(listener, state, shutdown).await;
+    }
     let builder = Arc::new(http_builder(&state));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -119,7 +124,7 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
 }
 
 /// Running out of descriptors (EMFILE/ENFILE) must not spin the accept loop.
-async fn accept_error(e: std::io::Error) {
+pub(crate) async fn accept_error(e: std::io::Error) {
     tracing::warn!(error = %e, "accept failed");
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
@@ -134,16 +139,40 @@ async fn respond(
     let head = RequestHead { remote: Some(peer.ip()), method: &parts.method, uri: &parts.uri, headers: &parts.headers };
     let plan = handler::handle(&state, head).await;
     if state.config.server.access_log {
-        tracing::info!(
-            target: "access",
-            %peer,
-            method = %parts.method,
-            uri = %parts.uri,
-            version = ?parts.version,
-            status = plan.status.as_u16(),
-            bytes = plan.body.len(),
-            micros = started.elapsed().as_micros() as u64,
-        );
+        log_access(peer, &parts.method, &parts.uri, parts.version, plan.status, plan.body.len(), started);
     }
     Ok(body::render(plan))
+}
+
+/// One access-log line (target `access`), for both drivers.
+pub(crate) fn log_access(
+    peer: SocketAddr,
+    method: &http::Method,
+    uri: &http::Uri,
+    version: http::Version,
+    status: http::StatusCode,
+    bytes: usize,
+    started: Instant,
+) {
+    tracing::info!(
+        target: "access",
+        %peer,
+        %method,
+        %uri,
+        ?version,
+        status = status.as_u16(),
+        bytes,
+        micros = started.elapsed().as_micros() as u64,
+    );
+}
+
+/// Serves a connection the native driver hands over (HTTP/2 prior knowledge) with hyper, the
+/// bytes it already read first.
+pub(crate) async fn serve_prefixed(io: ActivityIo, prefix: bytes::BytesMut, peer: SocketAddr, state: Arc<AppState>) {
+    let builder = http_builder(&state);
+    let io = prefixed::Prefixed { prefix, inner: io };
+    let service = service_fn(move |req| respond(Arc::clone(&state), peer, req));
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }

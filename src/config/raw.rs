@@ -41,6 +41,7 @@ struct RawServer {
     shutdown_grace: Option<String>,
     access_log: Option<bool>,
     require_header: Option<String>,
+    http1_driver: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +161,11 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
         idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
         shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
         access_log: raw.access_log.unwrap_or(true),
+        http1_driver: match raw.http1_driver.as_deref().unwrap_or("native") {
+            "hyper" => super::Http1Driver::Hyper,
+            "native" => super::Http1Driver::Native,
+            other => return Err(errors.at("server.http1_driver", format!("{other:?}: use \"hyper\" or \"native\""))),
+        },
         require_header: raw
             .require_header
             .as_deref()
@@ -279,6 +285,7 @@ mod tests {
             "idle_timeout",
             "shutdown_grace",
             "access_log",
+            "http1_driver",
             "manifest_validity",
             "segment_validity",
             "miss_validity",

@@ -87,7 +87,7 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     let mut headers = HeaderMap::with_capacity(6);
     add_cors(&mut headers, cors);
     let status = match error {
-        RequestError::BadPath(_) => StatusCode::BAD_REQUEST,
+        RequestError::BadPath(_) | RequestError::Malformed => StatusCode::BAD_REQUEST,
         RequestError::Forbidden | RequestError::NotAuthorized => StatusCode::FORBIDDEN,
         RequestError::LinkExpired => StatusCode::GONE,
         RequestError::NotFound => StatusCode::NOT_FOUND,

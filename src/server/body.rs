@@ -13,8 +13,9 @@ use crate::plan::ResponsePlan;
 use crate::retention::ReadGuard;
 
 /// hyper pulls the next frame only when its write queue has room, so the guard lives until the
-/// socket has taken all but the last frame.
-const FRAME: usize = 256 * 1024;
+/// socket has taken all but the last frame. Large enough that segments go out as one frame
+/// (256 KiB frames measured 6.5 → 4.3 GB/s on 1.3 MB segments).
+const FRAME: usize = 4 * 1024 * 1024;
 
 /// The response body of a plan.
 pub struct PlanBody {

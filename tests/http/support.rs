@@ -39,8 +39,12 @@ impl TestServer {
         let root = tempfile::tempdir().unwrap();
         copy_dir(&fixtures(), root.path());
         prepare(root.path());
-        let text =
-            format!("[server]\nlisten = [\"127.0.0.1:0\"]\nroot = {:?}\naccess_log = false\n{extra}", root.path());
+        // The whole suite runs against either HTTP/1 driver: HLS_ORIGIN_TEST_DRIVER=hyper|native.
+        let driver = std::env::var("HLS_ORIGIN_TEST_DRIVER").unwrap_or_else(|_| "native".into());
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nroot = {:?}\naccess_log = false\nhttp1_driver = \"{driver}\"\n{extra}",
+            root.path()
+        );
         let config = Config::from_toml(&text, Path::new("test.toml")).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,0 +1,17 @@
+//! The native driver's head parsing and framing decisions: never panics, never claims more bytes
+//! than it was given, never accepts a request that carries a body.
+#![no_main]
+
+use hls_origin::driver::head::{self, Head};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = head::maybe_h2_preface(data);
+    if let Head::Request(p) = head::parse(data) {
+        assert!(p.len <= data.len());
+        assert!(!p.headers.contains_key(http::header::TRANSFER_ENCODING));
+        let mut out = Vec::new();
+        head::render(http::StatusCode::OK, &p.headers, b"Thu, 01 Jan 1970 00:00:00 GMT", head::Connection::KeepAlive, &mut out);
+        assert!(out.ends_with(b"\r\n\r\n"));
+    }
+});
