@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub require_header: Option<RequiredHeader>,
     /// Which HTTP/1.x implementation serves connections (`http1_driver`, default native).
     pub http1_driver: Http1Driver,
+    /// Large files not in the RAM cache are sent from disk (`zero_copy`, default true).
+    pub zero_copy: bool,
+    /// What counts as large (`zero_copy_min_size`, default 256KiB).
+    pub zero_copy_min_bytes: u64,
 }
 
 /// The HTTP/1.x connection driver.

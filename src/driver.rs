@@ -5,9 +5,10 @@
 //! except refusing a head it cannot parse (as hyper does).
 
 pub mod head;
+mod send;
 
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,7 +103,7 @@ async fn serve(
                 let plan = handler::refuse(state, status);
                 out.clear();
                 head::render(plan.status, &plan.headers, &date(), Connection::Close, &mut out);
-                write_all(io, &out, &plan.body).await?;
+                send::response(io, &out, &plan.body).await?;
                 return Ok(None);
             }
         };
@@ -118,7 +119,7 @@ async fn serve(
         };
         out.clear();
         head::render(plan.status, &plan.headers, &date(), conn, &mut out);
-        write_all(io, &out, &plan.body).await?;
+        send::response(io, &out, &plan.body).await?;
         if state.config.server.access_log {
             let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
             crate::server::log_access(
@@ -190,20 +191,6 @@ async fn next_head(
             return Ok(Next::Close);
         }
     }
-}
-
-async fn write_all(io: &mut ActivityIo, head: &[u8], body: &[u8]) -> io::Result<()> {
-    let (mut head, mut body) = (head, body);
-    while !head.is_empty() || !body.is_empty() {
-        let n = io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        body = &body[n - from_head..];
-    }
-    Ok(())
 }
 
 /// The IMF-fixdate of the current second, formatted once per second per thread.

@@ -148,7 +148,7 @@ async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, Reque
         Lookup::Busy => return Err(RequestError::Busy),
     };
     if let (Some(until), Some(link)) = (signed, &state.config.secure_link) {
-        if entry.kind.is_playlist() && link.sign_children {
+        if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
             let parent = secure_link::Request {
                 path: &path,
                 query: req.uri.query().unwrap_or(""),
@@ -216,7 +216,7 @@ fn select_part(entry: &FileEntry, headers: &HeaderMap) -> Result<Part, RequestEr
     let Some(range_header) = headers.get(RANGE).filter(|_| use_range) else {
         return Ok(Part::Whole);
     };
-    let len = entry.bytes.len() as u64;
+    let len = entry.len;
     match range::decide(range_header.as_bytes(), len) {
         RangeDecision::Full => Ok(Part::Whole),
         RangeDecision::Unsatisfiable => Err(RequestError::RangeNotSatisfiable(len)),

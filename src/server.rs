@@ -151,7 +151,7 @@ pub(crate) fn log_access(
     uri: &http::Uri,
     version: http::Version,
     status: http::StatusCode,
-    bytes: usize,
+    bytes: u64,
     started: Instant,
 ) {
     tracing::info!(

@@ -33,6 +33,7 @@ impl AppState {
                 segment: cache.segment_validity,
                 miss: cache.miss_validity,
             },
+            zero_copy_min_bytes: config.server.zero_copy.then_some(config.server.zero_copy_min_bytes),
         };
         let store = Store::open(&config.server.root, settings)?;
         let retention = match &config.retention {

@@ -22,19 +22,33 @@ use crate::path::NormPath;
 use crate::playlist::PlaylistInfo;
 use cache::Cached;
 pub use cache::Validity;
-use read::Settle;
+use read::{Fill, Settle};
+
+/// Where a file version's bytes are.
+#[derive(Debug)]
+pub enum Content {
+    /// Read whole into RAM.
+    Ram(Bytes),
+    /// Left on disk, held open (`zero_copy`): sent with `sendfile`, never copied into RAM.
+    Disk(Arc<std::fs::File>),
+}
 
 /// One version of one file, ready to serve: a cache hit needs no parsing or formatting.
 #[derive(Debug)]
 pub struct FileEntry {
-    /// The whole file.
-    pub bytes: Bytes,
+    /// The bytes, or the open file.
+    pub content: Content,
+    /// Length in bytes.
+    pub len: u64,
+    /// Requests served from this entry (disk entries are promoted to RAM on the second).
+    hits: std::sync::atomic::AtomicU32,
     /// What it is.
     pub kind: MediaKind,
     /// Playlist facts, for `.m3u8`.
     pub playlist: Option<PlaylistInfo>,
-    /// Strong ETag: a hash of the bytes plus the length, so any change of content changes it
-    /// (nginx's `"mtime-size"` collides on a same-second, same-size rewrite).
+    /// Strong ETag: for RAM entries a hash of the bytes plus the length, so any change of
+    /// content changes it (nginx's `"mtime-size"` collides on a same-second, same-size rewrite);
+    /// for disk entries inode, nanosecond mtime and length.
     pub etag: HeaderValue,
     /// Modification time, Unix seconds (for If-Modified-Since).
     pub modified_secs: u64,
@@ -60,6 +74,14 @@ pub struct SignedMemo {
 }
 
 impl FileEntry {
+    /// The bytes, for RAM entries.
+    pub fn ram(&self) -> Option<&Bytes> {
+        match &self.content {
+            Content::Ram(b) => Some(b),
+            Content::Disk(_) => None,
+        }
+    }
+
     /// The same file version with other bytes (a rewritten playlist): its own ETag and length,
     /// the same type, caching policy and modification time.
     pub fn with_bytes(&self, bytes: Bytes) -> FileEntry {
@@ -68,6 +90,8 @@ impl FileEntry {
             etag: HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len()))
                 .unwrap_or_else(|_| self.etag.clone()),
             content_length: HeaderValue::from(bytes.len()),
+            len: bytes.len() as u64,
+            hits: Default::default(),
             playlist: self.playlist.clone(),
             kind: self.kind,
             modified_secs: self.modified_secs,
@@ -75,7 +99,7 @@ impl FileEntry {
             content_type: self.content_type.clone(),
             cache_control: self.cache_control.clone(),
             signed: Mutex::new(None),
-            bytes,
+            content: Content::Ram(bytes),
         }
     }
 
@@ -116,6 +140,9 @@ struct Inner {
     /// The canonical root path (event paths are mapped back to request paths against it).
     root: PathBuf,
     immutable_max_age: Duration,
+    /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
+    zero_copy_min_bytes: Option<u64>,
+    budget_bytes: u64,
     cache: moka::future::Cache<String, Cached>,
     /// Segments the watcher saw modified and not yet closed, with the time of the last write
     /// event: not served or cached while marked. (Playlists are read with torn-read checks
@@ -162,6 +189,8 @@ pub struct StoreSettings {
     pub budget_bytes: u64,
     /// Fallback validity per kind.
     pub validity: Validity,
+    /// `zero_copy`: files at least this large stay on disk on a miss.
+    pub zero_copy_min_bytes: Option<u64>,
 }
 
 enum LoadError {
@@ -180,6 +209,8 @@ impl Store {
                 root_fd: OwnedFd::from(dir),
                 root,
                 immutable_max_age: settings.immutable_max_age,
+                zero_copy_min_bytes: settings.zero_copy_min_bytes,
+                budget_bytes: settings.budget_bytes,
                 cache: cache::build(settings.budget_bytes, settings.validity),
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
@@ -203,6 +234,9 @@ impl Store {
     pub async fn lookup(&self, path: &NormPath) -> std::io::Result<Lookup> {
         let key = path.as_str();
         if let Some(hit) = self.inner.cache.get(key).await {
+            if let Cached::File(entry) = &hit {
+                self.maybe_promote(path, entry);
+            }
             return Ok(hit.into());
         }
         let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
@@ -218,7 +252,7 @@ impl Store {
             Ok(cached) => {
                 // moka applies evictions lazily; after a large fill, apply them now so the
                 // bytes held never run far past the budget.
-                if matches!(&cached, Cached::File(f) if f.bytes.len() >= LARGE_FILL_BYTES) {
+                if matches!(&cached, Cached::File(f) if f.ram().is_some_and(|b| b.len() >= LARGE_FILL_BYTES)) {
                     self.inner.cache.run_pending_tasks().await;
                 }
                 Ok(cached.into())
@@ -263,10 +297,33 @@ impl Store {
         }
     }
 
+    /// A disk entry requested a second time is read into RAM in the background — only if the
+    /// cache has room for it without evicting anything, so a working set larger than the budget
+    /// stays on the zero-copy path instead of churning the cache.
+    fn maybe_promote(&self, path: &NormPath, entry: &FileEntry) {
+        if !matches!(entry.content, Content::Disk(_)) || entry.hits.fetch_add(1, Ordering::Relaxed) != 0 {
+            return;
+        }
+        let room = self.inner.budget_bytes.saturating_sub(self.inner.cache.weighted_size());
+        if entry.len.saturating_add(256 * 1024) > room {
+            return;
+        }
+        let (store, key, rel) = (self.clone(), path.as_str().to_string(), path.relative().to_string());
+        tokio::spawn(async move {
+            let inner = Arc::clone(&store.inner);
+            let read = tokio::task::spawn_blocking(move || {
+                read::lookup_blocking(&inner, &rel, Settle::InPlace, Fill::RamOnly)
+            });
+            if let Ok(Ok(Lookup::Found(entry))) = read.await {
+                store.inner.cache.insert(key, Cached::File(entry)).await;
+            }
+        });
+    }
+
     async fn reload(&self, path: &NormPath, settle: Settle) {
         let inner = Arc::clone(&self.inner);
         let rel = path.relative().to_string();
-        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel, settle)).await {
+        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel, settle, Fill::Any)).await {
             Ok(Ok(Lookup::Found(entry))) => {
                 self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await
             }
@@ -319,7 +376,7 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
     let mut result = Lookup::NotFound;
     for _ in 0..3 {
         let epoch = inner.epoch.load(Ordering::Acquire);
-        result = read::lookup_blocking(inner, rel, Settle::InPlace).map_err(LoadError::Io)?;
+        result = read::lookup_blocking(inner, rel, Settle::InPlace, Fill::Any).map_err(LoadError::Io)?;
         if inner.epoch.load(Ordering::Acquire) == epoch {
             break;
         }
@@ -340,20 +397,48 @@ fn into_cached(lookup: Lookup) -> Result<Cached, LoadError> {
 /// Builds the entry for freshly read bytes; all per-version formatting happens here.
 fn entry_for(bytes: Bytes, kind: MediaKind, modified: std::time::SystemTime, immutable_max_age: Duration) -> FileEntry {
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
-    let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+    let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
+    let len = bytes.len() as u64;
+    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), modified, immutable_max_age)
+}
+
+/// Builds the entry for a file left on disk: validators from its metadata.
+fn disk_entry(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    kind: MediaKind,
+    immutable_max_age: Duration,
+) -> FileEntry {
+    use std::os::unix::fs::MetadataExt;
+    let mtime_ns = (meta.mtime() as i128) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime_ns, meta.len());
+    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), modified, immutable_max_age)
+}
+
+fn finish_entry(
+    content: Content,
+    len: u64,
+    etag: String,
+    (kind, playlist): (MediaKind, Option<PlaylistInfo>),
+    modified: std::time::SystemTime,
+    immutable_max_age: Duration,
+) -> FileEntry {
     let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Hex digits and quotes, and an IMF-fixdate: always valid header values.
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
     FileEntry {
-        etag: header(format!("\"{hash:016x}-{:x}\"", bytes.len())),
+        etag: header(etag),
         modified_secs,
         last_modified: header(httpdate::fmt_http_date(modified)),
         content_type: HeaderValue::from_static(kind.content_type()),
         cache_control: crate::media::cache_control(kind, playlist.as_ref(), immutable_max_age),
-        content_length: HeaderValue::from(bytes.len()),
+        content_length: HeaderValue::from(len),
         signed: Mutex::new(None),
+        hits: Default::default(),
         playlist,
         kind,
-        bytes,
+        content,
+        len,
     }
 }

@@ -42,6 +42,8 @@ struct RawServer {
     access_log: Option<bool>,
     require_header: Option<String>,
     http1_driver: Option<String>,
+    zero_copy: Option<bool>,
+    zero_copy_min_size: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +163,9 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
         idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
         shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
         access_log: raw.access_log.unwrap_or(true),
+        zero_copy: raw.zero_copy.unwrap_or(true),
+        zero_copy_min_bytes: parse_size(raw.zero_copy_min_size.as_deref().unwrap_or("256KiB"))
+            .map_err(|m| errors.at("server.zero_copy_min_size", m))?,
         http1_driver: match raw.http1_driver.as_deref().unwrap_or("native") {
             "hyper" => super::Http1Driver::Hyper,
             "native" => super::Http1Driver::Native,

@@ -11,9 +11,11 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::{Outcome, Part, RequestError};
 use crate::config::CorsConfig;
-use crate::plan::ResponsePlan;
+use std::sync::Arc;
+
+use crate::plan::{Body, ResponsePlan};
 use crate::range::ByteRange;
-use crate::store::FileEntry;
+use crate::store::{Content, FileEntry};
 
 const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 const EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
@@ -43,7 +45,7 @@ fn preflight(cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan
         headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
         headers.insert(ACCESS_CONTROL_MAX_AGE, cors.max_age.clone());
     }
-    ResponsePlan { status: StatusCode::NO_CONTENT, headers, body: Bytes::new(), guard: None }
+    ResponsePlan { status: StatusCode::NO_CONTENT, headers, body: Body::empty(), guard: None }
 }
 
 fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig>) -> ResponsePlan {
@@ -54,33 +56,48 @@ fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig
     headers.insert(CACHE_CONTROL, entry.cache_control.clone());
     if matches!(part, Part::NotModified) {
         // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no content.
-        return ResponsePlan { status: StatusCode::NOT_MODIFIED, headers, body: Bytes::new(), guard: None };
+        return ResponsePlan { status: StatusCode::NOT_MODIFIED, headers, body: Body::empty(), guard: None };
     }
     headers.insert(ACCEPT_RANGES, BYTES);
-    let len = entry.bytes.len() as u64;
+    let len = entry.len;
+    // A file left on disk answers several ranges with the whole body (RFC 9110 §14.2 allows
+    // it): a multipart body would have to be assembled in RAM, which zero-copy avoids.
+    let part = match (part, &entry.content) {
+        (Part::Multi(_), Content::Disk(_)) => Part::Whole,
+        (part, _) => part,
+    };
     let (status, body) = match part {
         Part::Whole | Part::NotModified => {
             headers.insert(CONTENT_TYPE, entry.content_type.clone());
             headers.insert(CONTENT_LENGTH, entry.content_length.clone());
-            (StatusCode::OK, entry.bytes.clone())
+            (StatusCode::OK, body_of(entry, 0, len))
         }
         Part::Single(r) => {
             headers.insert(CONTENT_TYPE, entry.content_type.clone());
             headers.insert(CONTENT_RANGE, content_range(r, len));
             headers.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
-            (StatusCode::PARTIAL_CONTENT, slice(&entry.bytes, r))
+            (StatusCode::PARTIAL_CONTENT, body_of(entry, r.start, r.len()))
         }
         Part::Multi(ranges) => {
             let boundary = boundary(entry);
-            let body = multipart(entry, &ranges, &boundary);
+            let bytes = entry.ram().map(|b| multipart(entry, b, &ranges, &boundary)).unwrap_or_default();
             let ct = format!("multipart/byteranges; boundary={boundary}");
             headers.insert(CONTENT_TYPE, header_value(&ct));
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-            (StatusCode::PARTIAL_CONTENT, body)
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            (StatusCode::PARTIAL_CONTENT, Body::Bytes(bytes))
         }
     };
-    let body = if head_only { Bytes::new() } else { body };
+    let body = if head_only { Body::empty() } else { body };
     ResponsePlan { status, headers, body, guard: None }
+}
+
+/// `len` bytes from `offset`: a zero-copy slice of RAM bytes, or a file range.
+fn body_of(entry: &FileEntry, offset: u64, len: u64) -> Body {
+    match &entry.content {
+        // Ranges were decided against `entry.len`, which is the RAM length.
+        Content::Ram(bytes) => Body::Bytes(bytes.slice(offset as usize..(offset + len) as usize)),
+        Content::Disk(file) => Body::File { file: Arc::clone(file), offset, len },
+    }
 }
 
 pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: bool) -> ResponsePlan {
@@ -117,7 +134,7 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
-    let body = if head_only { Bytes::new() } else { Bytes::from(text) };
+    let body = if head_only { Body::empty() } else { Body::Bytes(Bytes::from(text)) };
     ResponsePlan { status, headers, body, guard: None }
 }
 
@@ -126,11 +143,6 @@ fn add_cors(headers: &mut HeaderMap, cors: Option<&CorsConfig>) {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
         headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
     }
-}
-
-fn slice(bytes: &Bytes, r: ByteRange) -> Bytes {
-    // `ByteRange` guarantees start <= end < len, and len == bytes.len().
-    bytes.slice(r.start as usize..=r.end as usize)
 }
 
 fn content_range(r: ByteRange, len: u64) -> HeaderValue {
@@ -144,8 +156,8 @@ fn boundary(entry: &FileEntry) -> String {
 }
 
 /// RFC 9110 §14.6: each part carries its Content-Type and Content-Range.
-fn multipart(entry: &FileEntry, ranges: &[ByteRange], boundary: &str) -> Bytes {
-    let len = entry.bytes.len() as u64;
+fn multipart(entry: &FileEntry, bytes: &Bytes, ranges: &[ByteRange], boundary: &str) -> Bytes {
+    let len = entry.len;
     let ct = entry.content_type.to_str().unwrap_or_default();
     let total: u64 = ranges.iter().map(|r| r.len() + 128 + boundary.len() as u64).sum();
     let mut out = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
@@ -155,7 +167,8 @@ fn multipart(entry: &FileEntry, ranges: &[ByteRange], boundary: &str) -> Bytes {
             r.start, r.end
         );
         out.put_slice(part_head.as_bytes());
-        out.put_slice(&slice(&entry.bytes, *r));
+        // `ByteRange` guarantees start <= end < len, and len == bytes.len().
+        out.put_slice(&bytes[r.start as usize..=r.end as usize]);
     }
     out.put_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out.freeze()

@@ -21,7 +21,8 @@ pub(super) fn signed_playlist(
     if let Some(hit) = entry.signed_memo(&key) {
         return hit;
     }
-    let bytes = children::rewrite(link, &entry.bytes, parent, expiry);
+    let Some(raw) = entry.ram() else { return Arc::clone(entry) };
+    let bytes = children::rewrite(link, raw, parent, expiry);
     let signed = Arc::new(entry.with_bytes(bytes.into()));
     entry.remember_signed(SignedMemo { key, entry: Arc::clone(&signed) });
     signed

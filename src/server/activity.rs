@@ -34,7 +34,13 @@ impl ActivityIo {
         (ActivityIo { stream, moved: Arc::clone(&moved) }, Activity { moved })
     }
 
-    fn record(&self, n: usize) {
+    /// The socket, for writes that bypass `AsyncWrite` (`send` with flags, `sendfile`).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Records bytes moved outside `AsyncRead`/`AsyncWrite`.
+    pub(crate) fn record(&self, n: usize) {
         // Relaxed: the watchdog only needs to see that the count changed eventually.
         self.moved.fetch_add(n as u64, Ordering::Relaxed);
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
-use super::{entry_for, Inner, Lookup};
+use super::{disk_entry, entry_for, Inner, Lookup};
 use crate::media::MediaKind;
 use crate::playlist::PlaylistInfo;
 
@@ -33,7 +33,16 @@ pub(super) enum Settle {
     Renamed,
 }
 
-pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle) -> io::Result<Lookup> {
+/// Whether a large file may be left on disk (`zero_copy`) or must be read into RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fill {
+    /// Large non-playlist files stay on disk when `zero_copy` is on.
+    Any,
+    /// Read into RAM (promotion of a hot disk entry).
+    RamOnly,
+}
+
+pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fill) -> io::Result<Lookup> {
     let file = match open_beneath(inner, rel) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(Lookup::NotFound),
@@ -45,6 +54,12 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle) -> io::R
         let before = file.metadata()?;
         if !before.is_file() {
             return Ok(Lookup::NotFound);
+        }
+        let large = inner.zero_copy_min_bytes.is_some_and(|min| before.len() >= min);
+        if fill == Fill::Any && large && !kind.is_playlist() {
+            // Left on disk: sent with sendfile, never copied into RAM. Playlists are always read
+            // (they are small, checked for tearing, and may be rewritten for signatures).
+            return Ok(Lookup::Found(Arc::new(disk_entry(file, &before, kind, inner.immutable_max_age))));
         }
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
