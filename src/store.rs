@@ -42,6 +42,9 @@ pub struct FileEntry {
     pub len: u64,
     /// Requests served from this entry (disk entries are promoted to RAM on the second).
     hits: std::sync::atomic::AtomicU32,
+    /// Inode and nanosecond mtime of the version read: a promoted copy of the same version
+    /// keeps its ETag.
+    stamp: (u64, i128),
     /// What it is.
     pub kind: MediaKind,
     /// Playlist facts, for `.m3u8`.
@@ -92,6 +95,7 @@ impl FileEntry {
             content_length: HeaderValue::from(bytes.len()),
             len: bytes.len() as u64,
             hits: Default::default(),
+            stamp: self.stamp,
             playlist: self.playlist.clone(),
             kind: self.kind,
             modified_secs: self.modified_secs,
@@ -309,13 +313,23 @@ impl Store {
             return;
         }
         let (store, key, rel) = (self.clone(), path.as_str().to_string(), path.relative().to_string());
+        let (stamp, len, etag) = (entry.stamp, entry.len, entry.etag.clone());
         tokio::spawn(async move {
             let inner = Arc::clone(&store.inner);
             let read = tokio::task::spawn_blocking(move || {
                 read::lookup_blocking(&inner, &rel, Settle::InPlace, Fill::RamOnly)
             });
-            if let Ok(Ok(Lookup::Found(entry))) = read.await {
-                store.inner.cache.insert(key, Cached::File(entry)).await;
+            if let Ok(Ok(Lookup::Found(fresh))) = read.await {
+                // The same version keeps its validator, so CDN revalidations still get 304.
+                let fresh = match Arc::try_unwrap(fresh) {
+                    Ok(mut f) if f.stamp == stamp && f.len == len => {
+                        f.etag = etag;
+                        Arc::new(f)
+                    }
+                    Ok(f) => Arc::new(f),
+                    Err(shared) => shared,
+                };
+                store.inner.cache.insert(key, Cached::File(fresh)).await;
             }
         });
     }
@@ -395,11 +409,11 @@ fn into_cached(lookup: Lookup) -> Result<Cached, LoadError> {
 }
 
 /// Builds the entry for freshly read bytes; all per-version formatting happens here.
-fn entry_for(bytes: Bytes, kind: MediaKind, modified: std::time::SystemTime, immutable_max_age: Duration) -> FileEntry {
+fn entry_for(bytes: Bytes, kind: MediaKind, meta: &std::fs::Metadata, immutable_max_age: Duration) -> FileEntry {
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
     let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
     let len = bytes.len() as u64;
-    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), modified, immutable_max_age)
+    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, immutable_max_age)
 }
 
 /// Builds the entry for a file left on disk: validators from its metadata.
@@ -409,11 +423,14 @@ fn disk_entry(
     kind: MediaKind,
     immutable_max_age: Duration,
 ) -> FileEntry {
+    let (ino, mtime_ns) = stamp(meta);
+    let etag = format!("\"{ino:x}-{mtime_ns:x}-{:x}\"", meta.len());
+    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, immutable_max_age)
+}
+
+fn stamp(meta: &std::fs::Metadata) -> (u64, i128) {
     use std::os::unix::fs::MetadataExt;
-    let mtime_ns = (meta.mtime() as i128) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-    let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime_ns, meta.len());
-    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), modified, immutable_max_age)
+    (meta.ino(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
 }
 
 fn finish_entry(
@@ -421,9 +438,10 @@ fn finish_entry(
     len: u64,
     etag: String,
     (kind, playlist): (MediaKind, Option<PlaylistInfo>),
-    modified: std::time::SystemTime,
+    meta: &std::fs::Metadata,
     immutable_max_age: Duration,
 ) -> FileEntry {
+    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
     let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Hex digits and quotes, and an IMF-fixdate: always valid header values.
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
@@ -436,6 +454,7 @@ fn finish_entry(
         content_length: HeaderValue::from(len),
         signed: Mutex::new(None),
         hits: Default::default(),
+        stamp: stamp(meta),
         playlist,
         kind,
         content,

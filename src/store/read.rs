@@ -69,8 +69,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             whole = PlaylistInfo::looks_complete(&bytes) && (settle == Settle::Renamed || stays_quiet(&file, &after)?);
         }
         if whole {
-            let modified = after.modified()?;
-            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, modified, inner.immutable_max_age))));
+            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, &after, inner.immutable_max_age))));
         }
         std::thread::sleep(QUIET);
     }

@@ -14,3 +14,4 @@ mod paths;
 mod range;
 mod retention;
 mod signed;
+mod zero_copy;

@@ -157,6 +157,12 @@ impl Conn {
         }
     }
 
+    /// Everything until the server closes the connection (including bytes already buffered).
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        while self.fill().await {}
+        std::mem::take(&mut self.buf)
+    }
+
     /// Waits until a response head has arrived (leaving it to be parsed by `response`).
     pub async fn wait_for_head(&mut self) {
         while !self.buf.windows(4).any(|w| w == b"\r\n\r\n") {
