@@ -12,6 +12,9 @@ from /proc/PID/status. Then:
   freshness  benches/freshness.rs (100 streams renamed every 200 ms, polled every 5 ms) against
              hls-origin, nginx uncached (open_file_cache off) and nginx cached (valid 1s)
   memory     2 GB of distinct 1.3 MB segments through a 256 MiB budget: peak RSS of hls-origin
+  cold       4.2 GB of distinct 1.3 MB segments, 256 MiB budget, spread evenly: (a) hyper reading
+             misses into RAM, (b) the native driver with sendfile, (c) nginx with sendfile
+(--quick: one round, shorter runs; --only-cold: just the cold workload)
 """
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
@@ -125,12 +128,13 @@ class Nginx(Server):
 
 
 class Origin(Server):
-    def __init__(self, name, root, work, budget="256MiB", driver="native"):
+    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True):
         super().__init__(name, root, work)
         conf = os.path.join(work, f"{name}.toml")
         with open(conf, "w") as f:
             f.write(f'[server]\nlisten = "127.0.0.1:{self.port}"\nroot = "{root}"\naccess_log = false\n'
-                    f'http1_driver = "{driver}"\n[cache]\nmemory_budget = "{budget}"\n')
+                    f'http1_driver = "{driver}"\nzero_copy = {str(zero_copy).lower()}\n'
+                    f'[cache]\nmemory_budget = "{budget}"\n')
         self.proc = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "--config", conf],
                                      stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
         wait_port(self.port)
@@ -202,7 +206,7 @@ def throughput(root, work):
     makers = [("nginx", lambda: Nginx("nginx", root, work)),
               ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
               ("hls-origin", lambda: Origin("hls-origin", root, work)),
-              ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper"))]
+              ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper", zero_copy=False))]
     results = {w: {name: [] for name, _ in makers} for w in paths}
     for rnd in range(ROUNDS):
         for name, make in makers:
@@ -287,6 +291,55 @@ def memory(work):
     print(f"  served {served_gb:.1f} GB, peak RSS {peak[0]:.0f} MB (budget + 40 MB = {256 * 1.048576 + 40:.0f} MB)")
 
 
+def cold(work):
+    """4.2 GB of distinct 1.3 MB segments through a 256 MiB cache, requests spread evenly."""
+    root = os.path.join(work, "cold")
+    count = 400 if QUICK else 3200
+    os.makedirs(root)
+    block = os.urandom(SEG_BYTES)
+    for i in range(count):
+        with open(os.path.join(root, f"s{i}.ts"), "wb") as f:
+            f.write(block[i % 1009:] + block[:i % 1009])
+    script = wrk_script(work, "cold", [f"/s{i}.ts" for i in range(count)])
+    makers = [("(a) hls-origin hyper, read into RAM", lambda: Origin("cold-a", root, work, driver="hyper", zero_copy=False)),
+              ("(b) hls-origin native, sendfile", lambda: Origin("cold-b", root, work)),
+              ("(c) nginx sendfile on", lambda: Nginx("cold-c", root, work))]
+    rows = {name: [] for name, _ in makers}
+    for _ in range(ROUNDS):
+        for name, make in makers:
+            server = make()
+            try:
+                run_wrk(server, script, duration=3)
+                start_rss = server.rss_mb()
+                peak = [start_rss]
+                stop = threading.Event()
+
+                def sample():
+                    while not stop.is_set():
+                        peak[0] = max(peak[0], server.rss_mb())
+                        time.sleep(0.05)
+                t = threading.Thread(target=sample)
+                t.start()
+                try:
+                    r = run_wrk(server, script, duration=DURATION * 2)
+                finally:
+                    stop.set()
+                    t.join()
+                r["rss_start"], r["rss_peak"] = start_rss, peak[0]
+                rows[name].append(r)
+            finally:
+                server.stop()
+    med = {n: {k: median(v, k) for k in v[0]} for n, v in rows.items()}
+    a, c = med[makers[0][0]], med[makers[2][0]]
+    print(f"\ncold: {count} distinct 1.3 MB segments ({count * SEG_BYTES / 1e9:.1f} GB), 256 MiB budget, median of {ROUNDS}")
+    print(f"{'server':<38}{'GB/s':>7}{'CPU s/GB':>10}{'vs (a)':>8}{'vs (c)':>8}{'GB/s vs (c)':>12}{'RSS MB start/peak':>19}")
+    for n, m in med.items():
+        print(f"{n:<38}{m['gbps']:>7.2f}{m['cpu_s_per_gb']:>10.3f}{m['cpu_s_per_gb'] / a['cpu_s_per_gb']:>8.2f}"
+              f"{m['cpu_s_per_gb'] / c['cpu_s_per_gb']:>8.2f}{m['gbps'] / c['gbps']:>12.2f}"
+              f"{m['rss_start']:>11.0f}/{m['rss_peak']:<7.0f}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     global FRESHNESS
     deps = os.path.join(ROOT_DIR, "target/release/deps")
@@ -295,6 +348,10 @@ def main():
                      and not f.endswith(".d")), key=os.path.getmtime)
     work = tempfile.mkdtemp(prefix="hls-bench-")
     os.chmod(work, 0o755)
+    if "--only-cold" in sys.argv:
+        cold(work)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     root = os.path.join(work, "root")
     os.makedirs(root)
     make_tree(root)
@@ -310,6 +367,7 @@ def main():
         stop.set()
         writer.join()
     memory(work)
+    cold(work)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -147,6 +147,8 @@ struct Inner {
     /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
     zero_copy_min_bytes: Option<u64>,
     budget_bytes: u64,
+    /// Bytes of promotions being read: counted against the budget before they land.
+    promoting: AtomicU64,
     cache: moka::future::Cache<String, Cached>,
     /// Segments the watcher saw modified and not yet closed, with the time of the last write
     /// event: not served or cached while marked. (Playlists are read with torn-read checks
@@ -215,6 +217,7 @@ impl Store {
                 immutable_max_age: settings.immutable_max_age,
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
                 budget_bytes: settings.budget_bytes,
+                promoting: AtomicU64::new(0),
                 cache: cache::build(settings.budget_bytes, settings.validity),
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
@@ -308,10 +311,14 @@ impl Store {
         if !matches!(entry.content, Content::Disk(_)) || entry.hits.fetch_add(1, Ordering::Relaxed) != 0 {
             return;
         }
-        let room = self.inner.budget_bytes.saturating_sub(self.inner.cache.weighted_size());
-        if entry.len.saturating_add(256 * 1024) > room {
+        // Promotions in flight are counted before they land, and 1/16 of the budget stays free:
+        // otherwise concurrent promotions overshoot, evictions make room, and promotion churns.
+        let inner = &self.inner;
+        let used = inner.cache.weighted_size() + inner.promoting.load(Ordering::Acquire) + inner.budget_bytes / 16;
+        if entry.len > inner.budget_bytes.saturating_sub(used) {
             return;
         }
+        inner.promoting.fetch_add(entry.len, Ordering::AcqRel);
         let (store, key, rel) = (self.clone(), path.as_str().to_string(), path.relative().to_string());
         let (stamp, len, etag) = (entry.stamp, entry.len, entry.etag.clone());
         tokio::spawn(async move {
@@ -330,7 +337,9 @@ impl Store {
                     Err(shared) => shared,
                 };
                 store.inner.cache.insert(key, Cached::File(fresh)).await;
+                store.inner.cache.run_pending_tasks().await;
             }
+            store.inner.promoting.fetch_sub(len, Ordering::AcqRel);
         });
     }
 

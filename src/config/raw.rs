@@ -291,6 +291,8 @@ mod tests {
             "shutdown_grace",
             "access_log",
             "http1_driver",
+            "zero_copy",
+            "zero_copy_min_size",
             "manifest_validity",
             "segment_validity",
             "miss_validity",
