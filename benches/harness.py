@@ -195,6 +195,27 @@ def run_wrk(server, script, duration=DURATION, connections=64):
             "cpu_s_per_gb": cpu / (nbytes / 1e9), "errors": errors, "rss_mb": server.rss_mb()}
 
 
+def run_wrk_sampling_rss(server, script, duration, connections):
+    """run_wrk, also sampling the server's RSS every 50 ms: adds rss_start and rss_peak."""
+    start = server.rss_mb()
+    peak = [start]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], server.rss_mb())
+            time.sleep(0.05)
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        r = run_wrk(server, script, duration=duration, connections=connections)
+    finally:
+        stop.set()
+        t.join()
+    r["rss_start"], r["rss_peak"] = start, peak[0]
+    return r
+
+
 def median(results, key):
     return statistics.median(r[key] for r in results)
 
@@ -270,22 +291,12 @@ def memory(work):
             f.write(block[i % 997:] + block[:i % 997])
     script = wrk_script(work, "big", [f"/s{i}.ts" for i in range(count)])
     server = Origin("hls-origin-mem", big, work, budget="256MiB")
-    peak = [0.0]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], server.rss_mb())
-            time.sleep(0.05)
-    t = threading.Thread(target=sample)
-    t.start()
     try:
         # Each connection walks the list: every file is requested, most several times.
-        r = run_wrk(server, script, duration=DURATION * 2, connections=8)
+        r = run_wrk_sampling_rss(server, script, DURATION * 2, 8)
     finally:
-        stop.set()
-        t.join()
         server.stop()
+    peak = [r["rss_peak"]]
     served_gb = r["gbps"] * DURATION * 2
     print(f"\nmemory: {count} distinct segments ({count * SEG_BYTES / 1e9:.1f} GB), budget 256 MiB")
     print(f"  served {served_gb:.1f} GB, peak RSS {peak[0]:.0f} MB (budget + 40 MB = {256 * 1.048576 + 40:.0f} MB)")
@@ -310,22 +321,7 @@ def cold(work):
             server = make()
             try:
                 run_wrk(server, script, duration=3)
-                start_rss = server.rss_mb()
-                peak = [start_rss]
-                stop = threading.Event()
-
-                def sample():
-                    while not stop.is_set():
-                        peak[0] = max(peak[0], server.rss_mb())
-                        time.sleep(0.05)
-                t = threading.Thread(target=sample)
-                t.start()
-                try:
-                    r = run_wrk(server, script, duration=DURATION * 2)
-                finally:
-                    stop.set()
-                    t.join()
-                r["rss_start"], r["rss_peak"] = start_rss, peak[0]
+                r = run_wrk_sampling_rss(server, script, DURATION * 2, 64)
                 rows[name].append(r)
             finally:
                 server.stop()
