@@ -22,17 +22,22 @@
 //! - [`demo`]: a built-in live stream for first-time users.
 //!
 //! # Request flow
-//! 1. [`server::run`] accepts a connection; hyper parses a request head (hyper answers 400/431
-//!    for heads it cannot parse or that exceed its buffer).
-//! 2. [`handler::handle`] checks the head's size (414/431) and method (405, OPTIONS → preflight).
-//! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes); dot
-//!    files, `*.tmp` and directories are 404.
+//! 1. [`server::run`] accepts a connection; the native driver ([`driver`]) parses the request
+//!    head with httparse (hyper does for `http1_driver = "hyper"` and for every h2c
+//!    connection). Heads it cannot accept get 400/431 from [`handler::refuse`].
+//! 2. [`handler::handle`] checks the head's size (414/431), `require_header` (403) and the
+//!    method (405, OPTIONS → preflight).
+//! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes);
+//!    [`secure_link`] checks protected paths (403/410) before any file access; dot files,
+//!    `*.tmp` and directories are 404.
 //! 4. [`store::Store::lookup`] answers from the cache; on a miss (one read for N concurrent
-//!    requests) it opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`), reads it
-//!    whole into `Bytes`, checks it was not torn, and builds a [`store::FileEntry`] with every
-//!    header precomputed.
-//! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416).
-//! 6. `handler::present` turns the outcome into a plan; the driver renders it.
+//!    requests) it opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`) and either
+//!    reads it whole into `Bytes`, checks it was not torn and builds a [`store::FileEntry`] with
+//!    every header precomputed, or — large files with `zero_copy` — keeps only the open file.
+//! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416); a protected
+//!    playlist gets its children signed (memoised per version and bucket).
+//! 6. `handler::present` turns the outcome into a [`plan::ResponsePlan`]; the driver renders it
+//!    (`writev`, or `sendfile` for a file body) and [`retention`] sees the read.
 
 pub mod allocator;
 pub mod cli;

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
-use super::{disk_entry, entry_for, Inner, Lookup};
+use super::entry::{disk_entry, entry_for};
+use super::{Inner, Lookup};
 use crate::media::MediaKind;
 use crate::playlist::PlaylistInfo;
 

@@ -1,0 +1,165 @@
+//! One cached file version: its bytes (or open file) and every response header computed once
+//! when it was read. Pure construction; must not do I/O beyond what it is handed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+use crate::media::MediaKind;
+use crate::playlist::PlaylistInfo;
+
+/// Where a file version's bytes are.
+#[derive(Debug)]
+pub enum Content {
+    /// Read whole into RAM.
+    Ram(Bytes),
+    /// Left on disk, held open (`zero_copy`): sent with `sendfile`, never copied into RAM.
+    Disk(Arc<std::fs::File>),
+}
+
+/// One version of one file, ready to serve: a cache hit needs no parsing or formatting.
+#[derive(Debug)]
+pub struct FileEntry {
+    /// The bytes, or the open file.
+    pub content: Content,
+    /// Length in bytes.
+    pub len: u64,
+    /// Requests served from this entry (disk entries are promoted to RAM on the second).
+    pub(super) hits: std::sync::atomic::AtomicU32,
+    /// Inode and nanosecond mtime of the version read: a promoted copy of the same version
+    /// keeps its ETag.
+    pub(super) stamp: (u64, i128),
+    /// What it is.
+    pub kind: MediaKind,
+    /// Playlist facts, for `.m3u8`.
+    pub playlist: Option<PlaylistInfo>,
+    /// Strong ETag: for RAM entries a hash of the bytes plus the length, so any change of
+    /// content changes it (nginx's `"mtime-size"` collides on a same-second, same-size rewrite);
+    /// for disk entries inode, nanosecond mtime and length.
+    pub etag: HeaderValue,
+    /// Modification time, Unix seconds (for If-Modified-Since).
+    pub modified_secs: u64,
+    /// `Last-Modified`, formatted once.
+    pub last_modified: HeaderValue,
+    /// `Content-Type`.
+    pub content_type: HeaderValue,
+    /// `Cache-Control`.
+    pub cache_control: HeaderValue,
+    /// `Content-Length` of the whole file.
+    pub content_length: HeaderValue,
+    /// The last signed variant of this playlist version (see `handler::signing`).
+    pub(super) signed: Mutex<Option<SignedMemo>>,
+}
+
+/// A memoised signed variant of a playlist version.
+#[derive(Debug)]
+pub struct SignedMemo {
+    /// What the variant depends on besides the version.
+    pub key: Vec<u8>,
+    /// The variant.
+    pub entry: Arc<FileEntry>,
+}
+
+impl FileEntry {
+    /// The bytes, for RAM entries.
+    pub fn ram(&self) -> Option<&Bytes> {
+        match &self.content {
+            Content::Ram(b) => Some(b),
+            Content::Disk(_) => None,
+        }
+    }
+
+    /// The same file version with other bytes (a rewritten playlist): its own ETag and length,
+    /// the same type, caching policy and modification time.
+    pub fn with_bytes(&self, bytes: Bytes) -> FileEntry {
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        FileEntry {
+            etag: HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len()))
+                .unwrap_or_else(|_| self.etag.clone()),
+            content_length: HeaderValue::from(bytes.len()),
+            len: bytes.len() as u64,
+            hits: Default::default(),
+            stamp: self.stamp,
+            playlist: self.playlist.clone(),
+            kind: self.kind,
+            modified_secs: self.modified_secs,
+            last_modified: self.last_modified.clone(),
+            content_type: self.content_type.clone(),
+            cache_control: self.cache_control.clone(),
+            signed: Mutex::new(None),
+            content: Content::Ram(bytes),
+        }
+    }
+
+    /// The memoised signed variant for `key`, if it is the last one made.
+    pub fn signed_memo(&self, key: &[u8]) -> Option<Arc<FileEntry>> {
+        let memo = self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        memo.as_ref().filter(|m| m.key == key).map(|m| Arc::clone(&m.entry))
+    }
+
+    /// Remembers a signed variant (one slot: viewers in the same bucket share it).
+    pub fn remember_signed(&self, memo: SignedMemo) {
+        *self.signed.lock().unwrap_or_else(|p| p.into_inner()) = Some(memo);
+    }
+}
+
+/// Builds the entry for freshly read bytes; all per-version formatting happens here.
+pub(super) fn entry_for(
+    bytes: Bytes,
+    kind: MediaKind,
+    meta: &std::fs::Metadata,
+    immutable_max_age: Duration,
+) -> FileEntry {
+    let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
+    let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
+    let len = bytes.len() as u64;
+    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, immutable_max_age)
+}
+
+/// Builds the entry for a file left on disk: validators from its metadata.
+pub(super) fn disk_entry(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    kind: MediaKind,
+    immutable_max_age: Duration,
+) -> FileEntry {
+    let (ino, mtime_ns) = stamp(meta);
+    let etag = format!("\"{ino:x}-{mtime_ns:x}-{:x}\"", meta.len());
+    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, immutable_max_age)
+}
+
+fn stamp(meta: &std::fs::Metadata) -> (u64, i128) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.ino(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
+}
+
+fn finish_entry(
+    content: Content,
+    len: u64,
+    etag: String,
+    (kind, playlist): (MediaKind, Option<PlaylistInfo>),
+    meta: &std::fs::Metadata,
+    immutable_max_age: Duration,
+) -> FileEntry {
+    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // Hex digits and quotes, and an IMF-fixdate: always valid header values.
+    let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+    FileEntry {
+        etag: header(etag),
+        modified_secs,
+        last_modified: header(httpdate::fmt_http_date(modified)),
+        content_type: HeaderValue::from_static(kind.content_type()),
+        cache_control: crate::media::cache_control(kind, playlist.as_ref(), immutable_max_age),
+        content_length: HeaderValue::from(len),
+        signed: Mutex::new(None),
+        hits: Default::default(),
+        stamp: stamp(meta),
+        playlist,
+        kind,
+        content,
+        len,
+    }
+}
