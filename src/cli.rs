@@ -29,7 +29,7 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print PATH with a signature for the configured [secure_link] (nginx-compatible).
+    /// Print PATH with a signature for the configured `[secure_link]` (nginx-compatible).
     Sign {
         /// The TOML config file.
         #[arg(long, short)]

@@ -1,6 +1,6 @@
 //! The connection driver: accepts TCP connections and speaks HTTP/1.1 and h2c through hyper,
 //! with timeouts, head-size limits, an access log and graceful shutdown. Knows nothing of files
-//! or HLS: every request goes to [`handler::handle`](crate::handler::handle).
+//! or HLS: every request goes to [`crate::handler::handle`].
 
 pub(crate) mod activity;
 mod body;
