@@ -291,24 +291,36 @@ impl SecureLink {
         })
     }
 
+    /// True when signatures depend on the request beyond the path and expiry (no allocation:
+    /// asked per signed-playlist request).
+    pub fn reads_request(&self) -> bool {
+        self.request_vars().next().is_some()
+    }
+
     /// Variables a template needs that only a live request can supply (for `sign` on the
     /// command line): `$remote_addr`, `$http_*`, and `$arg_*` other than the signature's own.
     pub fn request_variables(&self) -> Vec<String> {
-        let (template, own): (&Template, Vec<&str>) = match &self.mode {
-            Mode::Md5 { expression, md5_arg, expires_arg } => (expression, vec![md5_arg, expires_arg]),
-            Mode::Hmac { message, token_arg, timestamp_arg, expires_arg } => {
-                (message, vec![token_arg, timestamp_arg, expires_arg])
-            }
-        };
-        template
-            .vars()
-            .filter_map(|v| match v {
-                Var::RemoteAddr => Some("$remote_addr".to_string()),
-                Var::Http(h) => Some(format!("$http_{}", h.replace('-', "_"))),
-                Var::Arg(a) if !own.iter().any(|o| o.eq_ignore_ascii_case(a)) => Some(format!("$arg_{a}")),
-                _ => None,
+        self.request_vars()
+            .map(|v| match v {
+                Var::Http(h) => format!("$http_{}", h.replace('-', "_")),
+                Var::Arg(a) => format!("$arg_{a}"),
+                _ => "$remote_addr".to_string(),
             })
             .collect()
+    }
+
+    fn request_vars(&self) -> impl Iterator<Item = &Var> {
+        let (template, own): (&Template, [&String; 3]) = match &self.mode {
+            Mode::Md5 { expression, md5_arg, expires_arg } => (expression, [md5_arg, expires_arg, md5_arg]),
+            Mode::Hmac { message, token_arg, timestamp_arg, expires_arg } => {
+                (message, [token_arg, timestamp_arg, expires_arg])
+            }
+        };
+        template.vars().filter(move |v| match v {
+            Var::RemoteAddr | Var::Http(_) => true,
+            Var::Arg(a) => !own.iter().any(|o| o.eq_ignore_ascii_case(a)),
+            _ => false,
+        })
     }
 }
 

@@ -35,7 +35,7 @@ fn memo_key(link: &SecureLink, parent: Request<'_>, expiry: ChildExpiry) -> Vec<
     if let Some(host) = parent.headers.get(http::header::HOST) {
         key.extend_from_slice(host.as_bytes());
     }
-    if !link.request_variables().is_empty() {
+    if link.reads_request() {
         key.push(0);
         key.extend_from_slice(parent.remote.map(|a| a.to_string()).unwrap_or_default().as_bytes());
         key.push(0);

@@ -83,6 +83,13 @@ impl Worker {
     /// A directory appeared (index its subtree) or disappeared (forget everything below it).
     fn apply_dir(&mut self, rel: &str, now: SystemTime) {
         let below = format!("{rel}/");
+        // Renames are reported here too (they may move a directory); a renamed file — one per
+        // segment per stream — must not cost a pass over the index.
+        let was_dir = self.index.dirs.contains_key(rel)
+            || self.index.dirs.range(below.clone()..).next().is_some_and(|(d, _)| d.starts_with(&below));
+        if !was_dir && fs::real_dir(&self.root, rel).is_none() {
+            return;
+        }
         self.index.dirs.retain(|d, _| d != rel && !d.starts_with(&below));
         let sub = fs::walk(&self.root, rel, now);
         self.index.dirs.extend(sub.dirs);
