@@ -7,10 +7,12 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hls_origin::config::Config;
+use hls_origin::driver::head::{self, Connection, Head};
+use hls_origin::fields::{Fields, Target};
 use hls_origin::handler::{self, RequestHead};
 use hls_origin::path::NormPath;
 use hls_origin::state::AppState;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method};
 
 fn hits(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -30,25 +32,42 @@ fn hits(c: &mut Criterion) {
     let get = Method::GET;
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_static("bench"));
+    let fields = Fields::Map(&headers);
     for (name, path) in [("playlist_hit", "/index.m3u8"), ("segment_hit", "/seg.ts")] {
-        let uri: Uri = path.parse().unwrap();
-        let head = RequestHead { remote: None, method: &get, uri: &uri, headers: &headers };
+        let target = Target::origin_form(path).unwrap();
+        let head = RequestHead { remote: None, method: &get, target, headers: fields };
         rt.block_on(handler::handle(&state, head));
         c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) }));
     }
+    let target = Target::origin_form("/index.m3u8").unwrap();
+    let plan =
+        rt.block_on(handler::handle(&state, RequestHead { remote: None, method: &get, target, headers: fields }));
+    let etag = plan.header_map()["etag"].clone();
     let mut conditional = headers.clone();
-    let etag = rt
-        .block_on(handler::handle(
-            &state,
-            RequestHead { remote: None, method: &get, uri: &"/index.m3u8".parse().unwrap(), headers: &headers },
-        ))
-        .headers["etag"]
-        .clone();
     conditional.insert("if-none-match", etag);
-    let uri: Uri = "/index.m3u8".parse().unwrap();
-    let head = RequestHead { remote: None, method: &get, uri: &uri, headers: &conditional };
+    let head = RequestHead { remote: None, method: &get, target, headers: Fields::Map(&conditional) };
     c.bench_function("playlist_304", |b| {
         b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) })
+    });
+    // What the native driver does per request, short of the socket: parse the head, handle it,
+    // render the response head.
+    let raw = b"GET /index.m3u8 HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n";
+    c.bench_function("playlist_hit_native", |b| {
+        b.to_async(&rt).iter(|| {
+            let state = &state;
+            async move {
+                let mut out = Vec::with_capacity(512);
+                let mut slots = head::slots();
+                let Head::Request(p) = head::parse(black_box(raw), &mut slots) else { unreachable!() };
+                let mut uri = None;
+                let target = head::target(p.target, &mut uri).unwrap();
+                let req = RequestHead { remote: None, method: &p.method, target, headers: p.fields() };
+                let plan = handler::handle(state, req).await;
+                out.clear();
+                head::render((&plan).into(), b"Sat, 21 Nov 2026 08:00:00 GMT", Connection::KeepAlive, &mut out);
+                black_box(out.len());
+            }
+        })
     });
 }
 

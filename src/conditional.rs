@@ -2,8 +2,9 @@
 //! `If-Modified-Since` and `If-Range`, evaluated in the §13.2.2 order. Pure; knows nothing of
 //! files beyond the two validators.
 
-use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
-use http::HeaderMap;
+use http::header::{HeaderName, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
+
+use crate::fields::Fields;
 
 /// The validators of the selected representation.
 #[derive(Clone, Copy, Debug)]
@@ -29,9 +30,9 @@ pub enum Precondition {
 }
 
 /// Evaluates the preconditions of a GET or HEAD request (§13.2.2 steps 1–5).
-pub fn evaluate(headers: &HeaderMap, v: Validators<'_>) -> Precondition {
-    if let Some(im) = headers.get(IF_MATCH) {
-        if !matches_any(im.as_bytes(), v.etag, Strength::Strong) {
+pub fn evaluate(headers: Fields<'_>, v: Validators<'_>) -> Precondition {
+    if let Some(im) = headers.get(IF_MATCH.as_str()) {
+        if !matches_any(im, v.etag, Strength::Strong) {
             return Precondition::Failed;
         }
     } else if let Some(date) = header_date(headers, IF_UNMODIFIED_SINCE) {
@@ -39,8 +40,8 @@ pub fn evaluate(headers: &HeaderMap, v: Validators<'_>) -> Precondition {
             return Precondition::Failed;
         }
     }
-    if let Some(inm) = headers.get(IF_NONE_MATCH) {
-        if matches_any(inm.as_bytes(), v.etag, Strength::Weak) {
+    if let Some(inm) = headers.get(IF_NONE_MATCH.as_str()) {
+        if matches_any(inm, v.etag, Strength::Weak) {
             return Precondition::NotModified;
         }
     } else if let Some(date) = header_date(headers, IF_MODIFIED_SINCE) {
@@ -53,17 +54,17 @@ pub fn evaluate(headers: &HeaderMap, v: Validators<'_>) -> Precondition {
 }
 
 /// §13.1.5: `If-Range` holds for a strong ETag match or an exactly equal Last-Modified date.
-fn if_range_holds(headers: &HeaderMap, v: Validators<'_>) -> bool {
-    let Some(value) = headers.get(IF_RANGE) else { return true };
-    let bytes = value.as_bytes();
+fn if_range_holds(headers: Fields<'_>, v: Validators<'_>) -> bool {
+    let Some(value) = headers.get(IF_RANGE.as_str()) else { return true };
+    let bytes = value;
     if bytes.starts_with(b"\"") || bytes.starts_with(b"W/") {
         return !bytes.starts_with(b"W/") && bytes == v.etag.as_bytes();
     }
     header_date(headers, IF_RANGE) == Some(v.modified_secs)
 }
 
-fn header_date(headers: &HeaderMap, name: http::header::HeaderName) -> Option<u64> {
-    let text = headers.get(name)?.to_str().ok()?;
+fn header_date(headers: Fields<'_>, name: HeaderName) -> Option<u64> {
+    let text = std::str::from_utf8(headers.get(name.as_str())?).ok()?;
     let t = httpdate::parse_http_date(text).ok()?;
     t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
@@ -109,7 +110,7 @@ fn matches_any(list: &[u8], etag: &str, strength: Strength) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
     use proptest::prelude::*;
 
     const ETAG: &str = "\"abc-10\"";
@@ -120,7 +121,11 @@ mod tests {
         for (k, v) in pairs {
             h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
         }
-        evaluate(&h, V)
+        let raw: Vec<_> =
+            pairs.iter().map(|(k, v)| httparse::Header { name: k.as_str(), value: v.as_bytes() }).collect();
+        let from_map = evaluate(Fields::Map(&h), V);
+        assert_eq!(from_map, evaluate(Fields::Raw(&raw), V), "{pairs:?}");
+        from_map
     }
 
     fn date(secs: u64) -> String {

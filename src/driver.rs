@@ -91,86 +91,36 @@ async fn serve(
     state: &AppState,
     stop: &mut watch::Receiver<bool>,
 ) -> io::Result<Option<BytesMut>> {
+    let timeout = state.config.server.header_read_timeout;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut out = Vec::with_capacity(512);
     let mut first = true;
-    loop {
-        let parsed = match next_head(io, &mut buf, state, stop, first).await? {
-            Next::Head(p) => p,
-            Next::H2 => return Ok(Some(buf)),
-            Next::Close => return Ok(None),
-            Next::Refuse(status) => {
-                let plan = handler::refuse(state, status);
-                out.clear();
-                head::render(plan.status, &plan.headers, &date(), Connection::Close, &mut out);
-                send::response(io, &out, &plan.body).await?;
-                return Ok(None);
-            }
-        };
-        first = false;
-        let started = Instant::now();
-        let req =
-            RequestHead { remote: Some(peer.ip()), method: &parsed.method, uri: &parsed.uri, headers: &parsed.headers };
-        let plan = handler::handle(state, req).await;
-        let conn = match (parsed.keep_alive && !*stop.borrow(), parsed.http10) {
-            (false, _) => Connection::Close,
-            (true, true) => Connection::KeepAlive10,
-            (true, false) => Connection::KeepAlive,
-        };
-        out.clear();
-        head::render(plan.status, &plan.headers, &date(), conn, &mut out);
-        send::response(io, &out, &plan.body).await?;
-        if state.config.server.access_log {
-            let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
-            crate::server::log_access(
-                peer,
-                &parsed.method,
-                &parsed.uri,
-                version,
-                plan.status,
-                plan.body.len(),
-                started,
-            );
-        }
-        drop(plan);
-        buf.advance(parsed.len);
-        if conn == Connection::Close {
-            return Ok(None);
-        }
-    }
-}
-
-enum Next {
-    Head(Box<head::Parsed>),
-    H2,
-    Close,
-    Refuse(http::StatusCode),
-}
-
-/// Reads until `buf` starts with a whole head. Between requests it waits for the first byte
-/// (the idle watchdog bounds that) or for shutdown; from the first byte of a head — or from the
-/// start of the connection — the whole head must arrive within `header_read_timeout`.
-async fn next_head(
-    io: &mut ActivityIo,
-    buf: &mut BytesMut,
-    state: &AppState,
-    stop: &mut watch::Receiver<bool>,
-    first: bool,
-) -> io::Result<Next> {
-    let timeout = state.config.server.header_read_timeout;
-    let mut deadline = first.then(|| tokio::time::Instant::now() + timeout);
+    // The whole first head must arrive within `header_read_timeout` of the connection's start;
+    // later heads within it of their first byte (the idle watchdog bounds the wait before).
+    let mut deadline = Some(tokio::time::Instant::now() + timeout);
     loop {
         if !buf.is_empty() {
-            if first && head::maybe_h2_preface(buf) {
+            if first && head::maybe_h2_preface(&buf) {
                 if buf.len() >= head::H2_PREFACE_LEN {
-                    return Ok(Next::H2);
+                    return Ok(Some(buf));
                 }
             } else {
-                match head::parse(buf) {
-                    Head::Request(p) => return Ok(Next::Head(p)),
-                    Head::Refuse(status) => return Ok(Next::Refuse(status)),
+                let mut slots = head::slots();
+                match head::parse(&buf, &mut slots) {
+                    Head::Request(parsed) => {
+                        first = false;
+                        let conn = respond(io, peer, state, stop, &parsed, &mut out).await?;
+                        let len = parsed.len;
+                        buf.advance(len);
+                        if conn == Connection::Close {
+                            return Ok(None);
+                        }
+                        deadline = None;
+                        continue;
+                    }
+                    Head::Refuse(status) => return refuse(io, state, status, &mut out).await,
                     Head::Partial if buf.len() > MAX_HEAD_BYTES => {
-                        return Ok(Next::Refuse(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE))
+                        return refuse(io, state, http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &mut out).await;
                     }
                     Head::Partial => {}
                 }
@@ -178,19 +128,66 @@ async fn next_head(
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
         }
         let read = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, io.read_buf(buf)).await {
+            Some(at) => match tokio::time::timeout_at(at, io.read_buf(&mut buf)).await {
                 Ok(read) => read?,
-                Err(_) => return Ok(Next::Close),
+                Err(_) => return Ok(None),
             },
             None => tokio::select! {
-                read = io.read_buf(buf) => read?,
-                _ = stop.changed() => return Ok(Next::Close),
+                read = io.read_buf(&mut buf) => read?,
+                _ = stop.changed() => return Ok(None),
             },
         };
         if read == 0 {
-            return Ok(Next::Close);
+            return Ok(None);
         }
     }
+}
+
+/// Handles one parsed request and writes its response; says whether the connection stays.
+async fn respond(
+    io: &mut ActivityIo,
+    peer: SocketAddr,
+    state: &AppState,
+    stop: &watch::Receiver<bool>,
+    parsed: &head::Parsed<'_>,
+    out: &mut Vec<u8>,
+) -> io::Result<Connection> {
+    let started = state.config.server.access_log.then(Instant::now);
+    let mut uri = None;
+    let Some(target) = head::target(parsed.target, &mut uri) else {
+        refuse(io, state, http::StatusCode::BAD_REQUEST, out).await?;
+        return Ok(Connection::Close);
+    };
+    let req = RequestHead { remote: Some(peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
+    let plan = handler::handle(state, req).await;
+    let conn = match (parsed.keep_alive && !*stop.borrow(), parsed.http10) {
+        (false, _) => Connection::Close,
+        (true, true) => Connection::KeepAlive10,
+        (true, false) => Connection::KeepAlive,
+    };
+    out.clear();
+    head::render((&plan).into(), &date(), conn, out);
+    send::response(io, out, &plan.body).await?;
+    if let Some(started) = started {
+        let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+        let line = crate::server::AccessLine { peer, method: &parsed.method, target: &parsed.target, version };
+        crate::server::log_access(line, plan.status, plan.body.len(), started);
+    }
+    Ok(conn)
+}
+
+/// Answers a head that cannot be accepted, then closes.
+async fn refuse(
+    io: &mut ActivityIo,
+    state: &AppState,
+    status: http::StatusCode,
+    out: &mut Vec<u8>,
+) -> io::Result<Option<BytesMut>> {
+    let plan = handler::refuse(state, status);
+    out.clear();
+    head::render((&plan).into(), &date(), Connection::Close, out);
+    send::response(io, out, &plan.body).await?;
+    Ok(None)
 }
 
 /// The IMF-fixdate of the current second, formatted once per second per thread.

@@ -7,10 +7,10 @@ mod signing;
 
 use std::sync::Arc;
 
-use http::header::RANGE;
-use http::{HeaderMap, Method, Uri};
+use http::Method;
 
 use crate::conditional::{self, Precondition, Validators};
+use crate::fields::{Fields, Target};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::range::{self, ByteRange, RangeDecision};
@@ -32,9 +32,9 @@ pub struct RequestHead<'a> {
     /// Method.
     pub method: &'a Method,
     /// Request target.
-    pub uri: &'a Uri,
+    pub target: Target<'a>,
     /// Header fields.
-    pub headers: &'a HeaderMap,
+    pub headers: Fields<'a>,
 }
 
 /// A successful decision.
@@ -133,7 +133,7 @@ async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, Reque
         Method::OPTIONS => return Ok(Outcome::Preflight),
         _ => return Err(RequestError::MethodNotAllowed),
     };
-    let path = NormPath::parse(req.uri.path()).map_err(RequestError::BadPath)?;
+    let path = NormPath::parse(req.target.path).map_err(RequestError::BadPath)?;
     // As nginx's `if ($secure_link = "")` runs before any file access: 403/410 first.
     let signed = check_signature(state, req, &path)?;
     // Dot-files (markers, editor files) and ffmpeg's `*.tmp` scratch files are never content;
@@ -151,7 +151,7 @@ async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, Reque
         if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
             let parent = secure_link::Request {
                 path: &path,
-                query: req.uri.query().unwrap_or(""),
+                query: req.target.query.unwrap_or(""),
                 headers: req.headers,
                 remote: req.remote,
             };
@@ -174,7 +174,7 @@ fn check_signature(
         return Ok(None);
     };
     let request =
-        secure_link::Request { path, query: req.uri.query().unwrap_or(""), headers: req.headers, remote: req.remote };
+        secure_link::Request { path, query: req.target.query.unwrap_or(""), headers: req.headers, remote: req.remote };
     match link.verify(request, unix_now()) {
         Verdict::Valid { until } => Ok(Some(until)),
         Verdict::Invalid => Err(RequestError::NotAuthorized),
@@ -188,21 +188,17 @@ fn unix_now() -> i64 {
 }
 
 fn check_limits(req: RequestHead<'_>) -> Result<(), RequestError> {
-    let target = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
-        + req.uri.authority().map_or(0, |a| a.as_str().len())
-        + req.uri.scheme_str().map_or(0, str::len);
-    if target > MAX_TARGET_BYTES {
+    if req.target.len > MAX_TARGET_BYTES {
         return Err(RequestError::UriTooLong);
     }
-    let header_bytes: usize = req.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if header_bytes > MAX_HEADER_BYTES {
+    if req.headers.size() > MAX_HEADER_BYTES {
         return Err(RequestError::HeadersTooLarge);
     }
     Ok(())
 }
 
 /// Conditionals first (RFC 9110 §13.2.2), then Range (§14.2).
-fn select_part(entry: &FileEntry, headers: &HeaderMap) -> Result<Part, RequestError> {
+fn select_part(entry: &FileEntry, headers: Fields<'_>) -> Result<Part, RequestError> {
     let validators = Validators {
         // The ETag was built from hex digits and quotes, so it is always visible ASCII.
         etag: entry.etag.to_str().unwrap_or_default(),
@@ -213,11 +209,11 @@ fn select_part(entry: &FileEntry, headers: &HeaderMap) -> Result<Part, RequestEr
         Precondition::Failed => return Err(RequestError::PreconditionFailed),
         Precondition::Proceed { use_range } => use_range,
     };
-    let Some(range_header) = headers.get(RANGE).filter(|_| use_range) else {
+    let Some(range_header) = headers.get("range").filter(|_| use_range) else {
         return Ok(Part::Whole);
     };
     let len = entry.len;
-    match range::decide(range_header.as_bytes(), len) {
+    match range::decide(range_header, len) {
         RangeDecision::Full => Ok(Part::Whole),
         RangeDecision::Unsatisfiable => Err(RequestError::RangeNotSatisfiable(len)),
         RangeDecision::Partial(mut ranges) if ranges.len() == 1 => Ok(Part::Single(ranges.remove(0))),

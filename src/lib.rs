@@ -45,6 +45,7 @@ pub mod conditional;
 pub mod config;
 pub mod demo;
 pub mod driver;
+pub mod fields;
 pub mod handler;
 pub mod media;
 pub mod path;

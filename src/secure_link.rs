@@ -13,10 +13,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use http::HeaderMap;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
+use crate::fields::Fields;
 use crate::path::NormPath;
 use template::{Template, Values, Var};
 
@@ -80,7 +80,7 @@ pub struct Request<'a> {
     /// The raw query string (without `?`).
     pub query: &'a str,
     /// Request headers.
-    pub headers: &'a HeaderMap,
+    pub headers: Fields<'a>,
     /// The client address.
     pub remote: Option<IpAddr>,
 }
@@ -137,7 +137,7 @@ impl Values for RequestValues<'_> {
                 let over = self.overrides.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
                 over.or_else(|| query_arg(self.req.query, name)).unwrap_or_default().as_bytes().to_vec()
             }
-            Var::Http(name) => self.req.headers.get(name.as_str()).map(|v| v.as_bytes().to_vec()).unwrap_or_default(),
+            Var::Http(name) => self.req.headers.get(name.as_str()).map(<[u8]>::to_vec).unwrap_or_default(),
         }
     }
 }
@@ -282,8 +282,7 @@ impl SecureLink {
             tracing::warn!("{} is not under a protected prefix; the signature will not be checked", norm.as_str());
         }
         let ttl = i64::try_from(ttl_secs).map_err(|_| SignError("--ttl is too large".into()))?;
-        let headers = HeaderMap::new();
-        let request = Request { path: &norm, query: query.unwrap_or(""), headers: &headers, remote };
+        let request = Request { path: &norm, query: query.unwrap_or(""), headers: Fields::Raw(&[]), remote };
         let signature = self.sign(request, now.saturating_add(ttl), now);
         Ok(match query {
             Some(q) if !q.is_empty() => format!("{target}?{q}&{signature}"),

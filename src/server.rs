@@ -21,6 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Http1Driver;
+use crate::fields::{Fields, Target};
 use crate::handler::{self, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::state::AppState;
 use activity::ActivityIo;
@@ -136,30 +137,40 @@ async fn respond(
 ) -> Result<http::Response<body::PlanBody>, Infallible> {
     let started = Instant::now();
     let (parts, _body) = req.into_parts();
-    let head = RequestHead { remote: Some(peer.ip()), method: &parts.method, uri: &parts.uri, headers: &parts.headers };
+    let head = RequestHead {
+        remote: Some(peer.ip()),
+        method: &parts.method,
+        target: Target::of_uri(&parts.uri),
+        headers: Fields::Map(&parts.headers),
+    };
     let plan = handler::handle(&state, head).await;
     if state.config.server.access_log {
-        log_access(peer, &parts.method, &parts.uri, parts.version, plan.status, plan.body.len(), started);
+        let line = AccessLine { peer, method: &parts.method, target: &parts.uri, version: parts.version };
+        log_access(line, plan.status, plan.body.len(), started);
     }
     Ok(body::render(plan))
 }
 
+/// Who asked for what, for the access log.
+pub(crate) struct AccessLine<'a> {
+    /// The client.
+    pub peer: SocketAddr,
+    /// Method.
+    pub method: &'a http::Method,
+    /// The request target as the driver has it.
+    pub target: &'a dyn std::fmt::Display,
+    /// Protocol version.
+    pub version: http::Version,
+}
+
 /// One access-log line (target `access`), for both drivers.
-pub(crate) fn log_access(
-    peer: SocketAddr,
-    method: &http::Method,
-    uri: &http::Uri,
-    version: http::Version,
-    status: http::StatusCode,
-    bytes: u64,
-    started: Instant,
-) {
+pub(crate) fn log_access(line: AccessLine<'_>, status: http::StatusCode, bytes: u64, started: Instant) {
     tracing::info!(
         target: "access",
-        %peer,
-        %method,
-        %uri,
-        ?version,
+        peer = %line.peer,
+        method = %line.method,
+        uri = %line.target,
+        version = ?line.version,
         status = status.as_u16(),
         bytes,
         micros = started.elapsed().as_micros() as u64,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::retention::Retention;
-use crate::store::{Store, StoreSettings, Validity};
+use crate::store::{HeaderPolicy, Store, StoreSettings, Validity};
 use crate::watcher::{self, WatcherHandle};
 
 /// Everything a request handler needs, immutable after start.
@@ -26,7 +26,7 @@ impl AppState {
     pub fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
         let cache = &config.cache;
         let settings = StoreSettings {
-            immutable_max_age: config.http.immutable_max_age,
+            headers: HeaderPolicy { immutable_max_age: config.http.immutable_max_age, cors: config.http.cors.clone() },
             budget_bytes: cache.memory_budget_bytes,
             validity: Validity {
                 playlist: cache.manifest_validity,

@@ -20,7 +20,7 @@ use crate::media::MediaKind;
 use crate::path::NormPath;
 use cache::Cached;
 pub use cache::Validity;
-pub use entry::{Content, FileEntry, SignedMemo};
+pub use entry::{Content, FileEntry, HeaderPolicy, SignedMemo, CORS_EXPOSED};
 use read::{Fill, Settle};
 
 /// The result of looking a path up.
@@ -47,7 +47,7 @@ struct Inner {
     root_fd: OwnedFd,
     /// The canonical root path (event paths are mapped back to request paths against it).
     root: PathBuf,
-    immutable_max_age: Duration,
+    policy: HeaderPolicy,
     /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
     zero_copy_min_bytes: Option<u64>,
     budget_bytes: u64,
@@ -91,10 +91,10 @@ pub enum Change {
 }
 
 /// Settings for [`Store::open`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StoreSettings {
-    /// `max-age` for content that never changes.
-    pub immutable_max_age: Duration,
+    /// Response header policy built into every entry.
+    pub headers: HeaderPolicy,
     /// Bytes of file content the cache may hold.
     pub budget_bytes: u64,
     /// Fallback validity per kind.
@@ -118,7 +118,7 @@ impl Store {
             inner: Arc::new(Inner {
                 root_fd: OwnedFd::from(dir),
                 root,
-                immutable_max_age: settings.immutable_max_age,
+                policy: settings.headers,
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
                 budget_bytes: settings.budget_bytes,
                 promoting: AtomicU64::new(0),

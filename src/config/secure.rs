@@ -20,12 +20,11 @@ pub struct RequiredHeader {
 
 impl RequiredHeader {
     /// Does the request carry the header with exactly the configured value?
-    pub fn is_present(&self, headers: &http::HeaderMap) -> bool {
+    pub fn is_present(&self, headers: crate::fields::Fields<'_>) -> bool {
         let expected = &self.value.0;
-        headers.get_all(&self.name).iter().any(|v| {
-            let v = v.as_bytes();
-            v.len() == expected.len() && v.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        })
+        headers
+            .get_all(self.name.as_str())
+            .any(|v| v.len() == expected.len() && v.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
     }
 }
 

@@ -2,34 +2,53 @@
 //! into a [`Parsed`] request (or a reason to refuse it), and [`render`] writes a plan's status
 //! line and headers. Pure; no I/O, no decisions about files.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use std::mem::MaybeUninit;
+
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use crate::fields::{Fields, Target};
+use crate::plan::FixedHeaders;
 
 /// Most header fields accepted in one head (more: 431, as hyper answers).
 pub const MAX_HEADERS: usize = 100;
 
-/// A complete, acceptable request head.
+/// Room for the header fields of one head; uninitialised, so a request costs no clearing.
+pub type Slots<'b> = [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
+
+/// Fresh slots for [`parse`].
+pub fn slots<'b>() -> Slots<'b> {
+    [MaybeUninit::uninit(); MAX_HEADERS]
+}
+
+/// A complete, acceptable request head, borrowed from the read buffer.
 #[derive(Debug)]
-pub struct Parsed {
+pub struct Parsed<'b> {
     /// Bytes of the head, including the blank line.
     pub len: usize,
     /// Method.
     pub method: Method,
-    /// Request target.
-    pub uri: Uri,
-    /// Header fields.
-    pub headers: HeaderMap,
+    /// Request target, as sent.
+    pub target: &'b str,
+    /// Header fields, as sent.
+    pub headers: &'b [httparse::Header<'b>],
     /// The connection may carry another request after this one.
     pub keep_alive: bool,
     /// HTTP/1.0 (answers need an explicit `connection: keep-alive`).
     pub http10: bool,
 }
 
+impl<'b> Parsed<'b> {
+    /// The header fields, as the handler reads them.
+    pub fn fields(&self) -> Fields<'b> {
+        Fields::Raw(self.headers)
+    }
+}
+
 /// What the bytes at the start of a buffer are.
 #[derive(Debug)]
-pub enum Head {
+pub enum Head<'b> {
     /// A whole head.
-    Request(Box<Parsed>),
+    Request(Parsed<'b>),
     /// More bytes are needed.
     Partial,
     /// Refused: answer this status and close the connection.
@@ -40,53 +59,59 @@ pub enum Head {
 ///
 /// Requests with a body (`Content-Length` > 0 or any `Transfer-Encoding`), `Expect` or `Upgrade`
 /// are refused with 400: an origin that serves GET/HEAD has no use for them, and refusing keeps
-/// message framing unambiguous (no request smuggling between two parsers).
-pub fn parse(buf: &[u8]) -> Head {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+/// message framing unambiguous (no request smuggling between two parsers). httparse accepts
+/// only token characters in names and visible characters, spaces and tabs in values: what
+/// `http::HeaderName`/`HeaderValue` accept, so both drivers refuse the same heads.
+pub fn parse<'b>(buf: &'b [u8], slots: &'b mut Slots<'b>) -> Head<'b> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(httparse::Error::TooManyHeaders) => return Head::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
         Err(_) => return Head::Refuse(StatusCode::BAD_REQUEST),
     };
-    let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Head::Refuse(StatusCode::BAD_REQUEST);
     };
     let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Head::Refuse(StatusCode::BAD_REQUEST) };
-    let Ok(uri) = path.parse::<Uri>() else { return Head::Refuse(StatusCode::BAD_REQUEST) };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value))
-        else {
-            return Head::Refuse(StatusCode::BAD_REQUEST);
-        };
-        headers.append(name, value);
-    }
-    let has_body = headers.get_all(CONTENT_LENGTH).iter().any(|v| v.as_bytes().iter().any(|&b| b != b'0'))
-        || headers.contains_key(TRANSFER_ENCODING);
-    if has_body || headers.contains_key(EXPECT) || headers.contains_key(UPGRADE) {
+    let headers: &'b [httparse::Header<'b>] = req.headers;
+    let fields = Fields::Raw(headers);
+    let has_body =
+        fields.get_all("content-length").any(|v| v.iter().any(|&b| b != b'0')) || fields.contains("transfer-encoding");
+    if has_body || fields.contains("expect") || fields.contains("upgrade") {
         return Head::Refuse(StatusCode::BAD_REQUEST);
     }
     let http10 = version == 0;
     let token = |t: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(t))))
+        fields
+            .get_all("connection")
+            .any(|v| v.split(|&b| b == b',').any(|p| p.trim_ascii().eq_ignore_ascii_case(t.as_bytes())))
     };
     let keep_alive = if http10 { token("keep-alive") } else { !token("close") };
-    Head::Request(Box::new(Parsed { len, method, uri, headers, keep_alive, http10 }))
+    Head::Request(Parsed { len, method, target, headers, keep_alive, http10 })
+}
+
+/// The target of `parsed` split for the handler: origin-form without copying; anything else
+/// through `Uri` (kept in `slot`). `None`: not a valid target (400).
+pub fn target<'a>(raw: &'a str, slot: &'a mut Option<Uri>) -> Option<Target<'a>> {
+    if let Some(t) = Target::origin_form(raw) {
+        return Some(t);
+    }
+    let uri = slot.insert(raw.parse::<Uri>().ok()?);
+    Some(Target { len: raw.len(), ..Target::of_uri(uri) })
 }
 
 /// Writes the status line and headers of a response, plus `date` and the connection headers.
-pub fn render(status: StatusCode, headers: &HeaderMap, date: &[u8], conn: Connection, out: &mut Vec<u8>) {
+pub fn render(plan: Rendered<'_>, date: &[u8], conn: Connection, out: &mut Vec<u8>) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(plan.status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(plan.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
+    if let Some(fixed) = plan.fixed {
+        out.extend_from_slice(fixed.wire());
+    }
+    for (name, value) in plan.headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -101,6 +126,23 @@ pub fn render(status: StatusCode, headers: &HeaderMap, date: &[u8], conn: Connec
         Connection::KeepAlive => {}
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The parts of a plan that make its head.
+#[derive(Clone, Copy, Debug)]
+pub struct Rendered<'a> {
+    /// Status.
+    pub status: StatusCode,
+    /// Fixed fields, sent first.
+    pub fixed: Option<&'a FixedHeaders>,
+    /// Other fields.
+    pub headers: &'a HeaderMap,
+}
+
+impl<'a> From<&'a crate::plan::ResponsePlan> for Rendered<'a> {
+    fn from(plan: &'a crate::plan::ResponsePlan) -> Self {
+        Rendered { status: plan.status, fixed: plan.fixed.as_deref(), headers: &plan.headers }
+    }
 }
 
 /// What the response says about the connection.
@@ -129,9 +171,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn request(raw: &str) -> Parsed {
-        match parse(raw.as_bytes()) {
-            Head::Request(p) => *p,
+    fn parse_str(raw: &str) -> Head<'_> {
+        // Leaked: tests only, so the parse can borrow its slots for the string's lifetime.
+        parse(raw.as_bytes(), Box::leak(Box::new(slots())))
+    }
+
+    fn request(raw: &str) -> Parsed<'_> {
+        match parse_str(raw) {
+            Head::Request(p) => p,
             other => panic!("{raw:?}: {other:?}"),
         }
     }
@@ -140,14 +187,27 @@ mod tests {
     fn parses_heads_and_connection_semantics() {
         let p = request("GET /a.ts?x=1 HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\nGET /next");
         assert_eq!(p.method, Method::GET);
-        assert_eq!(p.uri.path(), "/a.ts");
-        assert_eq!(p.headers["range"], "bytes=0-1");
+        assert_eq!(p.target, "/a.ts?x=1");
+        assert_eq!(p.fields().get("range"), Some(&b"bytes=0-1"[..]));
         assert!(p.keep_alive && !p.http10);
         assert_eq!(p.len, "GET /a.ts?x=1 HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n".len());
         assert!(!request("GET / HTTP/1.1\r\nConnection: Keep-Alive, Close\r\n\r\n").keep_alive);
+        assert!(!request("GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n").keep_alive);
         assert!(!request("GET / HTTP/1.0\r\n\r\n").keep_alive);
         assert!(request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
         assert!(request("HEAD / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn splits_targets_like_uri() {
+        let mut slot = None;
+        let t = target("/a/b.m3u8?x=1", &mut slot).unwrap();
+        assert_eq!((t.path, t.query), ("/a/b.m3u8", Some("x=1")));
+        let t = target("http://h.example/a.ts?y", &mut slot).unwrap();
+        assert_eq!((t.path, t.query, t.len), ("/a.ts", Some("y"), 23));
+        assert_eq!(target("/a#frag", &mut None).unwrap().path, "/a");
+        assert!(target("/a<b", &mut None).is_none());
+        assert!(target("/caf\u{e9}", &mut None).is_some());
     }
 
     #[test]
@@ -161,23 +221,25 @@ mod tests {
             "G\0T / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
         ] {
-            assert!(matches!(parse(raw.as_bytes()), Head::Refuse(StatusCode::BAD_REQUEST)), "{raw:?}");
+            assert!(matches!(parse_str(raw), Head::Refuse(StatusCode::BAD_REQUEST)), "{raw:?}");
         }
         let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
         let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert!(matches!(parse(raw.as_bytes()), Head::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)));
-        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: t\r\n"), Head::Partial));
+        assert!(matches!(parse_str(&raw), Head::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)));
+        assert!(matches!(parse_str("GET / HTTP/1.1\r\nHost: t\r\n"), Head::Partial));
     }
 
     #[test]
     fn renders_a_head() {
         let mut headers = HeaderMap::new();
-        headers.insert("content-length", HeaderValue::from_static("3"));
+        headers.insert("content-length", http::HeaderValue::from_static("3"));
+        let fixed = FixedHeaders::new(vec![(http::header::ETAG, http::HeaderValue::from_static("\"e\""))]);
         let mut out = Vec::new();
-        render(StatusCode::NOT_FOUND, &headers, b"Sat, 21 Nov 2026 08:00:00 GMT", Connection::Close, &mut out);
+        let plan = Rendered { status: StatusCode::NOT_FOUND, fixed: Some(&fixed), headers: &headers };
+        render(plan, b"Sat, 21 Nov 2026 08:00:00 GMT", Connection::Close, &mut out);
         assert_eq!(
             out,
-            b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\ndate: Sat, 21 Nov 2026 08:00:00 GMT\r\nconnection: close\r\n\r\n"
+            b"HTTP/1.1 404 Not Found\r\netag: \"e\"\r\ncontent-length: 3\r\ndate: Sat, 21 Nov 2026 08:00:00 GMT\r\nconnection: close\r\n\r\n"
         );
         assert!(maybe_h2_preface(b"PRI * HT") && !maybe_h2_preface(b"GET /"));
     }
@@ -185,8 +247,10 @@ mod tests {
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            if let Head::Request(p) = parse(&bytes) {
+            let mut slots = slots();
+            if let Head::Request(p) = parse(&bytes, &mut slots) {
                 prop_assert!(p.len <= bytes.len());
+                let _ = target(p.target, &mut None);
             }
         }
     }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{
     ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW, CACHE_CONTROL,
-    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, RETRY_AFTER,
+    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RETRY_AFTER,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 
@@ -13,27 +13,27 @@ use super::{Outcome, Part, RequestError};
 use crate::config::CorsConfig;
 use std::sync::Arc;
 
+use crate::fields::Fields;
 use crate::plan::{Body, ResponsePlan};
 use crate::range::ByteRange;
-use crate::store::{Content, FileEntry};
+use crate::store::{Content, FileEntry, CORS_EXPOSED};
 
 const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
-const EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
 const PREFLIGHT_HEADERS: HeaderValue = HeaderValue::from_static("Range, If-None-Match, If-Modified-Since, If-Range");
 const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 
-pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan {
+pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
     match outcome {
         Outcome::Preflight => preflight(cors, req_headers),
         Outcome::File { entry, part, head_only, guard } => {
-            let mut plan = file(&entry, part, head_only, cors);
+            let mut plan = file(&entry, part, head_only);
             plan.guard = guard;
             plan
         }
     }
 }
 
-fn preflight(cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan {
+fn preflight(cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(ALLOW, ALLOWED);
     if let Some(cors) = cors {
@@ -41,24 +41,17 @@ fn preflight(cors: Option<&CorsConfig>, req_headers: &HeaderMap) -> ResponsePlan
         headers.insert(ACCESS_CONTROL_ALLOW_METHODS, ALLOWED);
         // Echoing the requested headers lets players send whatever they need (hls.js adds
         // custom ones); anything sent here is only ever used for GET/HEAD of static files.
-        let allow_headers = req_headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned().unwrap_or(PREFLIGHT_HEADERS);
+        let requested = req_headers.get(ACCESS_CONTROL_REQUEST_HEADERS.as_str());
+        let allow_headers = requested.and_then(|v| HeaderValue::from_bytes(v).ok()).unwrap_or(PREFLIGHT_HEADERS);
         headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
         headers.insert(ACCESS_CONTROL_MAX_AGE, cors.max_age.clone());
     }
-    ResponsePlan { status: StatusCode::NO_CONTENT, headers, body: Body::empty(), guard: None }
+    ResponsePlan { status: StatusCode::NO_CONTENT, fixed: None, headers, body: Body::empty(), guard: None }
 }
 
-fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig>) -> ResponsePlan {
-    let mut headers = HeaderMap::with_capacity(10);
-    add_cors(&mut headers, cors);
-    headers.insert(ETAG, entry.etag.clone());
-    headers.insert(LAST_MODIFIED, entry.last_modified.clone());
-    headers.insert(CACHE_CONTROL, entry.cache_control.clone());
-    if matches!(part, Part::NotModified) {
-        // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no content.
-        return ResponsePlan { status: StatusCode::NOT_MODIFIED, headers, body: Body::empty(), guard: None };
-    }
-    headers.insert(ACCEPT_RANGES, BYTES);
+/// A file response. The entry's fixed blocks carry CORS, validators and caching fields (and
+/// for a 200 the framing too), formatted when the version was cached.
+fn file(entry: &FileEntry, part: Part, head_only: bool) -> ResponsePlan {
     let len = entry.len;
     // A file left on disk answers several ranges with the whole body (RFC 9110 §14.2 allows
     // it): a multipart body would have to be assembled in RAM, which zero-copy avoids.
@@ -66,29 +59,30 @@ fn file(entry: &FileEntry, part: Part, head_only: bool, cors: Option<&CorsConfig
         (Part::Multi(_), Content::Disk(_)) => Part::Whole,
         (part, _) => part,
     };
-    let (status, body) = match part {
-        Part::Whole | Part::NotModified => {
-            headers.insert(CONTENT_TYPE, entry.content_type.clone());
-            headers.insert(CONTENT_LENGTH, entry.content_length.clone());
-            (StatusCode::OK, body_of(entry, 0, len))
-        }
+    let mut headers = HeaderMap::new();
+    let (status, fixed, body) = match part {
+        // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no content.
+        Part::NotModified => (StatusCode::NOT_MODIFIED, &entry.not_modified_head, Body::empty()),
+        Part::Whole => (StatusCode::OK, &entry.ok_head, body_of(entry, 0, len)),
         Part::Single(r) => {
+            headers.insert(ACCEPT_RANGES, BYTES);
             headers.insert(CONTENT_TYPE, entry.content_type.clone());
             headers.insert(CONTENT_RANGE, content_range(r, len));
             headers.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
-            (StatusCode::PARTIAL_CONTENT, body_of(entry, r.start, r.len()))
+            (StatusCode::PARTIAL_CONTENT, &entry.not_modified_head, body_of(entry, r.start, r.len()))
         }
         Part::Multi(ranges) => {
             let boundary = boundary(entry);
             let bytes = entry.ram().map(|b| multipart(entry, b, &ranges, &boundary)).unwrap_or_default();
             let ct = format!("multipart/byteranges; boundary={boundary}");
+            headers.insert(ACCEPT_RANGES, BYTES);
             headers.insert(CONTENT_TYPE, header_value(&ct));
             headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            (StatusCode::PARTIAL_CONTENT, Body::Bytes(bytes))
+            (StatusCode::PARTIAL_CONTENT, &entry.not_modified_head, Body::Bytes(bytes))
         }
     };
     let body = if head_only { Body::empty() } else { body };
-    ResponsePlan { status, headers, body, guard: None }
+    ResponsePlan { status, fixed: Some(Arc::clone(fixed)), headers, body, guard: None }
 }
 
 /// `len` bytes from `offset`: a zero-copy slice of RAM bytes, or a file range.
@@ -135,13 +129,13 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
     let body = if head_only { Body::empty() } else { Body::Bytes(Bytes::from(text)) };
-    ResponsePlan { status, headers, body, guard: None }
+    ResponsePlan { status, fixed: None, headers, body, guard: None }
 }
 
 fn add_cors(headers: &mut HeaderMap, cors: Option<&CorsConfig>) {
     if let Some(cors) = cors {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
-        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED);
     }
 }
 

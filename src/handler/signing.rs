@@ -32,17 +32,19 @@ pub(super) fn signed_playlist(
 /// (absolute URLs to it are signed), and the request values the template reads.
 fn memo_key(link: &SecureLink, parent: Request<'_>, expiry: ChildExpiry) -> Vec<u8> {
     let mut key = format!("{}:{}:", expiry.until, expiry.issued).into_bytes();
-    if let Some(host) = parent.headers.get(http::header::HOST) {
-        key.extend_from_slice(host.as_bytes());
+    if let Some(host) = parent.headers.get("host") {
+        key.extend_from_slice(host);
     }
     if link.reads_request() {
         key.push(0);
         key.extend_from_slice(parent.remote.map(|a| a.to_string()).unwrap_or_default().as_bytes());
         key.push(0);
         key.extend_from_slice(parent.query.as_bytes());
-        for (name, value) in parent.headers {
-            key.extend_from_slice(name.as_str().as_bytes());
-            key.extend_from_slice(value.as_bytes());
+        for (name, value) in parent.headers.iter() {
+            key.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+            key.push(b':');
+            key.extend_from_slice(value);
+            key.push(0);
         }
     }
     key

@@ -27,7 +27,7 @@ pub fn child_expiry(bucket_secs: u64, parent_until: Option<i64>, now: i64) -> Ch
 
 /// Rewrites every signable URI in `playlist` (fetched as `path` by `parent`).
 pub fn rewrite(link: &SecureLink, playlist: &[u8], parent: Request<'_>, expiry: ChildExpiry) -> Vec<u8> {
-    let host = parent.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    let host = parent.headers.host();
     let signer = Signer { link, parent, expiry, host };
     let text = String::from_utf8_lossy(playlist);
     let mut out = String::with_capacity(playlist.len() + 64 * 16);
@@ -134,6 +134,7 @@ mod tests {
     use super::super::template::Template;
     use super::super::{Secret, Verdict};
     use super::*;
+    use crate::fields::Fields;
     use http::HeaderMap;
     use std::time::Duration;
 
@@ -166,7 +167,7 @@ mod tests {
         let path = NormPath::parse("/secure/a/index.m3u8").unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("host", "origin.example".parse().unwrap());
-        let parent = Request { path: &path, query: "", headers: &headers, remote: None };
+        let parent = Request { path: &path, query: "", headers: Fields::Map(&headers), remote: None };
         let out =
             String::from_utf8(rewrite(&l, playlist.as_bytes(), parent, ChildExpiry { until: 2000, issued: 1700 }))
                 .unwrap();
@@ -184,7 +185,7 @@ mod tests {
             let line = out.lines().find(|l| l.starts_with(uri)).unwrap().trim_end();
             let query = line.split_once('?').unwrap().1;
             let p = NormPath::parse(resolved).unwrap();
-            let got = l.verify(Request { path: &p, query, headers: &headers, remote: None }, 1999);
+            let got = l.verify(Request { path: &p, query, headers: Fields::Map(&headers), remote: None }, 1999);
             assert_eq!(got, Verdict::Valid { until: Some(2000) }, "{line}");
         }
     }

@@ -89,12 +89,13 @@ fn read_chunk(file: &File, offset: u64, n: u64) -> io::Result<Bytes> {
 
 /// The hyper response for a plan.
 pub fn render(plan: ResponsePlan) -> http::Response<PlanBody> {
+    let headers = if plan.fixed.is_some() { plan.header_map() } else { plan.headers };
     let source = match plan.body {
         Body::Bytes(bytes) => Source::Ram(bytes),
         Body::File { file, offset, len } => Source::File { file, at: offset, end: offset + len, reading: None },
     };
     let mut response = http::Response::new(PlanBody { source, guard: plan.guard });
     *response.status_mut() = plan.status;
-    *response.headers_mut() = plan.headers;
+    *response.headers_mut() = headers;
     response
 }

@@ -5,10 +5,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::{
+    ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, CACHE_CONTROL, CONTENT_LENGTH,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED,
+};
 use http::HeaderValue;
 
+use crate::config::CorsConfig;
 use crate::media::MediaKind;
+use crate::plan::FixedHeaders;
 use crate::playlist::PlaylistInfo;
+
+/// Response header policy applied to every entry when it is built.
+#[derive(Clone, Debug)]
+pub struct HeaderPolicy {
+    /// `max-age` for content that never changes.
+    pub immutable_max_age: Duration,
+    /// CORS headers sent with every file response, `None` when off.
+    pub cors: Option<CorsConfig>,
+}
+
+/// `Access-Control-Expose-Headers`: what a browser player may read from a response.
+pub const CORS_EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
 
 /// Where a file version's bytes are.
 #[derive(Debug)]
@@ -49,6 +67,12 @@ pub struct FileEntry {
     pub cache_control: HeaderValue,
     /// `Content-Length` of the whole file.
     pub content_length: HeaderValue,
+    /// CORS fields, when on.
+    pub cors: Option<CorsConfig>,
+    /// Every field of a 200 with the whole body, in wire form.
+    pub ok_head: Arc<FixedHeaders>,
+    /// Every field of a 304 (RFC 9110 §15.4.5: validators and caching fields).
+    pub not_modified_head: Arc<FixedHeaders>,
     /// The last signed variant of this playlist version (see `handler::signing`).
     pub(super) signed: Mutex<Option<SignedMemo>>,
 }
@@ -75,10 +99,24 @@ impl FileEntry {
     /// the same type, caching policy and modification time.
     pub fn with_bytes(&self, bytes: Bytes) -> FileEntry {
         let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        let etag =
+            HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len())).unwrap_or_else(|_| self.etag.clone());
+        let content_length = HeaderValue::from(bytes.len());
+        let fields = Fields {
+            cors: self.cors.as_ref(),
+            etag: &etag,
+            last_modified: &self.last_modified,
+            cache_control: &self.cache_control,
+            content_type: &self.content_type,
+            content_length: &content_length,
+        };
+        let (ok_head, not_modified_head) = fields.blocks();
         FileEntry {
-            etag: HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len()))
-                .unwrap_or_else(|_| self.etag.clone()),
-            content_length: HeaderValue::from(bytes.len()),
+            etag,
+            content_length,
+            cors: self.cors.clone(),
+            ok_head,
+            not_modified_head,
             len: bytes.len() as u64,
             hits: Default::default(),
             stamp: self.stamp,
@@ -106,16 +144,11 @@ impl FileEntry {
 }
 
 /// Builds the entry for freshly read bytes; all per-version formatting happens here.
-pub(super) fn entry_for(
-    bytes: Bytes,
-    kind: MediaKind,
-    meta: &std::fs::Metadata,
-    immutable_max_age: Duration,
-) -> FileEntry {
+pub(super) fn entry_for(bytes: Bytes, kind: MediaKind, meta: &std::fs::Metadata, policy: &HeaderPolicy) -> FileEntry {
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
     let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
     let len = bytes.len() as u64;
-    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, immutable_max_age)
+    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, policy)
 }
 
 /// Builds the entry for a file left on disk: validators from its metadata.
@@ -123,11 +156,11 @@ pub(super) fn disk_entry(
     file: std::fs::File,
     meta: &std::fs::Metadata,
     kind: MediaKind,
-    immutable_max_age: Duration,
+    policy: &HeaderPolicy,
 ) -> FileEntry {
     let (ino, mtime_ns) = stamp(meta);
     let etag = format!("\"{ino:x}-{mtime_ns:x}-{:x}\"", meta.len());
-    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, immutable_max_age)
+    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, policy)
 }
 
 fn stamp(meta: &std::fs::Metadata) -> (u64, i128) {
@@ -141,19 +174,35 @@ fn finish_entry(
     etag: String,
     (kind, playlist): (MediaKind, Option<PlaylistInfo>),
     meta: &std::fs::Metadata,
-    immutable_max_age: Duration,
+    policy: &HeaderPolicy,
 ) -> FileEntry {
     let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
     let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Hex digits and quotes, and an IMF-fixdate: always valid header values.
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let (etag, last_modified) = (header(etag), header(httpdate::fmt_http_date(modified)));
+    let content_type = HeaderValue::from_static(kind.content_type());
+    let cache_control = crate::media::cache_control(kind, playlist.as_ref(), policy.immutable_max_age);
+    let content_length = HeaderValue::from(len);
+    let fields = Fields {
+        cors: policy.cors.as_ref(),
+        etag: &etag,
+        last_modified: &last_modified,
+        cache_control: &cache_control,
+        content_type: &content_type,
+        content_length: &content_length,
+    };
+    let (ok_head, not_modified_head) = fields.blocks();
     FileEntry {
-        etag: header(etag),
+        etag,
         modified_secs,
-        last_modified: header(httpdate::fmt_http_date(modified)),
-        content_type: HeaderValue::from_static(kind.content_type()),
-        cache_control: crate::media::cache_control(kind, playlist.as_ref(), immutable_max_age),
-        content_length: HeaderValue::from(len),
+        last_modified,
+        content_type,
+        cache_control,
+        content_length,
+        cors: policy.cors.clone(),
+        ok_head,
+        not_modified_head,
         signed: Mutex::new(None),
         hits: Default::default(),
         stamp: stamp(meta),
@@ -161,5 +210,34 @@ fn finish_entry(
         kind,
         content,
         len,
+    }
+}
+
+/// The per-version header values a fixed block is made of.
+struct Fields<'a> {
+    cors: Option<&'a CorsConfig>,
+    etag: &'a HeaderValue,
+    last_modified: &'a HeaderValue,
+    cache_control: &'a HeaderValue,
+    content_type: &'a HeaderValue,
+    content_length: &'a HeaderValue,
+}
+
+impl Fields<'_> {
+    /// The 200 and 304 blocks, in the order `handler::present` sends fields.
+    fn blocks(&self) -> (Arc<FixedHeaders>, Arc<FixedHeaders>) {
+        let mut fields = Vec::with_capacity(8);
+        if let Some(cors) = self.cors {
+            fields.push((ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone()));
+            fields.push((ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED));
+        }
+        fields.push((ETAG, self.etag.clone()));
+        fields.push((LAST_MODIFIED, self.last_modified.clone()));
+        fields.push((CACHE_CONTROL, self.cache_control.clone()));
+        let not_modified = FixedHeaders::new(fields.clone());
+        fields.push((ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+        fields.push((CONTENT_TYPE, self.content_type.clone()));
+        fields.push((CONTENT_LENGTH, self.content_length.clone()));
+        (Arc::new(FixedHeaders::new(fields)), Arc::new(not_modified))
     }
 }

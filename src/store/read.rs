@@ -60,7 +60,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
         if fill == Fill::Any && large && !kind.is_playlist() {
             // Left on disk: sent with sendfile, never copied into RAM. Playlists are always read
             // (they are small, checked for tearing, and may be rewritten for signatures).
-            return Ok(Lookup::Found(Arc::new(disk_entry(file, &before, kind, inner.immutable_max_age))));
+            return Ok(Lookup::Found(Arc::new(disk_entry(file, &before, kind, &inner.policy))));
         }
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
@@ -70,7 +70,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             whole = PlaylistInfo::looks_complete(&bytes) && (settle == Settle::Renamed || stays_quiet(&file, &after)?);
         }
         if whole {
-            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, &after, inner.immutable_max_age))));
+            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, &after, &inner.policy))));
         }
         std::thread::sleep(QUIET);
     }

@@ -1,0 +1,200 @@
+//! The request's target and header fields as the handler reads them, whichever driver parsed
+//! them: hyper's `Uri` + `HeaderMap`, or the native driver's httparse slices borrowed straight
+//! from the read buffer (no copy, no allocation per request). Read-only views; must not decide
+//! anything about a request.
+
+use http::header::{self, HeaderMap};
+use http::Uri;
+
+/// Header fields of one request.
+#[derive(Clone, Copy, Debug)]
+pub enum Fields<'a> {
+    /// As hyper parsed them.
+    Map(&'a HeaderMap),
+    /// As httparse parsed them: names as sent (compared case-insensitively, RFC 9110 §5.1).
+    Raw(&'a [httparse::Header<'a>]),
+}
+
+impl<'a> From<&'a HeaderMap> for Fields<'a> {
+    fn from(map: &'a HeaderMap) -> Self {
+        Fields::Map(map)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The first value of `name` (lower-case).
+    pub fn get(self, name: &str) -> Option<&'a [u8]> {
+        match self {
+            Fields::Map(map) => map.get(name).map(|v| v.as_bytes()),
+            Fields::Raw(_) => self.get_all(name).next(),
+        }
+    }
+
+    /// Every value of `name` (lower-case), in order.
+    pub fn get_all<'n>(self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n
+    where
+        'a: 'n,
+    {
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// True when `name` (lower-case) is present.
+    pub fn contains(self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every field, in order (a name once per value).
+    pub fn iter(self) -> FieldIter<'a> {
+        match self {
+            Fields::Map(map) => FieldIter::Map(map.iter()),
+            Fields::Raw(raw) => FieldIter::Raw(raw.iter()),
+        }
+    }
+
+    /// Bytes of names and values, plus 4 per field (`": "` and CRLF): the size limit's measure.
+    pub fn size(self) -> usize {
+        self.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    }
+
+    /// The `Host` field (RFC 9110 §7.2), if it is text.
+    pub fn host(self) -> Option<&'a str> {
+        self.get(header::HOST.as_str()).and_then(|h| std::str::from_utf8(h).ok())
+    }
+}
+
+/// Iterator over [`Fields`].
+pub enum FieldIter<'a> {
+    /// Over a `HeaderMap`.
+    Map(header::Iter<'a, http::HeaderValue>),
+    /// Over httparse's slice.
+    Raw(std::slice::Iter<'a, httparse::Header<'a>>),
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            FieldIter::Map(it) => it.next().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            FieldIter::Raw(it) => it.next().map(|h| (h.name, h.value)),
+        }
+    }
+}
+
+/// The request target, split (RFC 9112 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The path (origin-form, or the path of an absolute-form target).
+    pub path: &'a str,
+    /// The query, without `?`.
+    pub query: Option<&'a str>,
+    /// Bytes of the target as sent (the 414 limit's measure).
+    pub len: usize,
+}
+
+impl<'a> Target<'a> {
+    /// The target of a parsed `Uri`.
+    pub fn of_uri(uri: &'a Uri) -> Target<'a> {
+        let len = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+            + uri.authority().map_or(0, |a| a.as_str().len())
+            + uri.scheme_str().map_or(0, str::len);
+        Target { path: uri.path(), query: uri.query(), len }
+    }
+
+    /// An origin-form target split without allocating, or `None` when it holds anything that
+    /// needs `Uri`'s full parser to decide: another form, a fragment, non-ASCII, or a byte
+    /// `Uri` refuses (then the caller parses it with `Uri`, so both drivers accept and refuse
+    /// exactly the same targets).
+    pub fn origin_form(raw: &'a str) -> Option<Target<'a>> {
+        let bytes = raw.as_bytes();
+        if bytes.first() != Some(&b'/') {
+            return None;
+        }
+        let q = bytes.iter().position(|&b| b == b'?');
+        let (path, query) = match q {
+            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+            None => (bytes, None),
+        };
+        if !path.iter().all(|&b| PATH_OK[usize::from(b)])
+            || !query.unwrap_or_default().iter().all(|&b| QUERY_OK[usize::from(b)])
+        {
+            return None;
+        }
+        Some(Target { path: &raw[..path.len()], query: q.map(|i| &raw[i + 1..]), len: raw.len() })
+    }
+}
+
+/// Bytes `http::Uri` accepts as-is in a path (its `PATH_MAP`, without `?`, `#` and non-ASCII).
+const PATH_OK: [bool; 256] = byte_table(false);
+/// Bytes `http::Uri` accepts as-is in a query (its `QUERY_MAP`, without `#` and non-ASCII).
+const QUERY_OK: [bool; 256] = byte_table(true);
+
+const fn byte_table(query: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if query {
+            matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E)
+        } else {
+            matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}')
+        };
+        i += 1;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn raw_and_map_fields_agree() {
+        let raw = [
+            httparse::Header { name: "Host", value: b"a.example" },
+            httparse::Header { name: "X-Two", value: b"1" },
+            httparse::Header { name: "x-two", value: b"2" },
+        ];
+        let mut map = HeaderMap::new();
+        map.insert("host", "a.example".parse().unwrap());
+        map.append("x-two", "1".parse().unwrap());
+        map.append("x-two", "2".parse().unwrap());
+        for f in [Fields::Raw(&raw), Fields::Map(&map)] {
+            assert_eq!(f.get("host"), Some(&b"a.example"[..]));
+            assert_eq!(f.host(), Some("a.example"));
+            assert_eq!(f.get_all("x-two").collect::<Vec<_>>(), [b"1", b"2"]);
+            assert!(!f.contains("range"));
+            assert_eq!(f.size(), "host".len() + 9 + 4 + 2 * ("x-two".len() + 1 + 4));
+        }
+    }
+
+    #[test]
+    fn splits_origin_form_targets() {
+        let t = Target::origin_form("/a/b.m3u8?md5=x&e=1").unwrap();
+        assert_eq!((t.path, t.query, t.len), ("/a/b.m3u8", Some("md5=x&e=1"), 19));
+        assert_eq!(Target::origin_form("/").unwrap().query, None);
+        assert_eq!(Target::origin_form("/?").unwrap().query, Some(""));
+        for other in ["*", "http://h/x", "/a#f", "/caf\u{e9}", "/a b", "/<", "", "/?\""] {
+            assert_eq!(Target::origin_form(other), None, "{other:?}");
+        }
+    }
+
+    proptest! {
+        /// Whatever the fast split accepts, `Uri` accepts with the same path and query.
+        #[test]
+        fn origin_form_agrees_with_uri(s in "/[ -~\u{e9}]{0,40}") {
+            if let Some(t) = Target::origin_form(&s) {
+                let uri: Uri = s.parse().expect("Uri refuses what the fast split accepted");
+                prop_assert_eq!(t.path, uri.path());
+                prop_assert_eq!(t.query, uri.query());
+            }
+        }
+
+        /// Every byte `Uri` takes plainly in a path or query, the fast split takes too.
+        #[test]
+        fn origin_form_takes_plain_targets(s in "/[a-zA-Z0-9._~!$&'()*+,;=:@%/-]{0,40}(\\?[a-zA-Z0-9._~!$&'()*+,;=:@%/?-]{0,20})?") {
+            prop_assert!(Target::origin_form(&s).is_some());
+        }
+    }
+}
