@@ -190,12 +190,18 @@ async fn refuse(
     Ok(None)
 }
 
-/// The IMF-fixdate of the current second, formatted once per second per thread.
+/// The IMF-fixdate of the current second, formatted once per second per thread. Read from the
+/// coarse real-time clock (tick resolution, a few ms): a `Date` has one-second resolution, and
+/// the coarse clock skips the TSC read.
 fn date() -> [u8; 29] {
+    use nix::time::{clock_gettime, ClockId};
     use std::cell::Cell;
     thread_local!(static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) });
-    let now = std::time::SystemTime::now();
-    let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    };
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(secs);
     CACHE.with(|c| {
         let (cached, text) = c.get();
         if cached == secs {

@@ -41,6 +41,14 @@ impl NormPath {
         if !raw.starts_with('/') {
             return Err(PathError::NotAbsolute);
         }
+        if is_normal(raw) {
+            return Ok(NormPath(raw.to_owned()));
+        }
+        NormPath::normalise(raw)
+    }
+
+    /// The full normalisation (`raw` starts with `/`).
+    fn normalise(raw: &str) -> Result<NormPath, PathError> {
         let decoded = percent_decode(raw.as_bytes())?;
         let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
         let mut segments: Vec<&str> = Vec::new();
@@ -121,6 +129,14 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// True when `raw` is already its own normal form (the common case, kept to one allocation):
+/// nothing to decode, no NUL, and no empty, `.` or `..` segment (so no trailing slash either,
+/// except for the root itself).
+fn is_normal(raw: &str) -> bool {
+    raw == "/"
+        || (!raw.bytes().any(|b| b == b'%' || b == 0) && raw[1..].split('/').all(|seg| !matches!(seg, "" | "." | "..")))
+}
+
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -153,6 +169,16 @@ mod tests {
 
     fn norm(s: &str) -> Result<String, PathError> {
         NormPath::parse(s).map(|p| p.as_str().to_string())
+    }
+
+    proptest! {
+        /// A path the fast check calls normal is exactly what full normalisation makes of it.
+        #[test]
+        fn fast_path_is_a_fixed_point(s in "/[a-z./%0-9\\x00]{0,24}") {
+            if is_normal(&s) {
+                prop_assert_eq!(NormPath::normalise(&s).map(|p| p.0), Ok(s.clone()));
+            }
+        }
     }
 
     #[test]

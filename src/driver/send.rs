@@ -13,12 +13,21 @@ use tokio::io::{AsyncWriteExt, Interest};
 use crate::plan::Body;
 use crate::server::activity::ActivityIo;
 
-/// Sends `head` and `body`.
-pub async fn response(io: &mut ActivityIo, head: &[u8], body: &Body) -> io::Result<()> {
+/// RAM bodies up to this size are copied behind the head and sent as one buffer: a plain
+/// `write` of one buffer costs the kernel less than a two-part `writev` (measured ~2% of a
+/// small-playlist response), and copying a few KiB in user space costs less than that.
+const COALESCE_MAX: usize = 16 * 1024;
+
+/// Sends the head in `out` and `body` (`out` may be extended with the body).
+pub async fn response(io: &mut ActivityIo, out: &mut Vec<u8>, body: &Body) -> io::Result<()> {
     match body {
-        Body::Bytes(bytes) => write_all(io, head, bytes).await,
+        Body::Bytes(bytes) if bytes.len() <= COALESCE_MAX => {
+            out.extend_from_slice(bytes);
+            io.write_all(out).await
+        }
+        Body::Bytes(bytes) => write_all(io, out, bytes).await,
         Body::File { file, offset, len } => {
-            send_more(io, head).await?;
+            send_more(io, out).await?;
             send_file(io, file, *offset, *len).await
         }
     }

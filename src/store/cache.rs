@@ -57,8 +57,9 @@ impl Expiry<String, Cached> for Validity {
     }
 }
 
-/// Bookkeeping bytes charged per entry on top of its content (key, headers, moka's node).
-const ENTRY_OVERHEAD: u64 = 512;
+/// Bookkeeping bytes charged per entry on top of its content (key, header values and the two
+/// wire-form header blocks, moka's node).
+const ENTRY_OVERHEAD: u64 = 1024;
 
 fn weigh(key: &str, value: &Cached) -> u32 {
     let content = match value {
