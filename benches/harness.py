@@ -6,6 +6,8 @@ Workloads (wrk -t1 -c64, pinned to CPU 1; servers pinned to CPU 0, one worker ea
   playlists  200 live playlists of ~600 B, keep-alive
 hls-origin runs with its default native HTTP/1 driver and, as a second row, with hyper.
   segments   20 distinct 1.3 MB segments, hot
+plus, for playlists only, "tokio-floor" (benches/tokio_floor.rs): a Tokio server that writes one
+fixed response of the same size per request — the runtime + kernel floor, no HTTP work at all,
 while a live writer renames 10 playlists every 200 ms. Servers alternate over ROUNDS rounds; each
 figure is the median. CPU comes from /proc/PID/stat (utime+stime of every server process), RSS
 from /proc/PID/status. Then:
@@ -24,6 +26,7 @@ DURATION = 4 if QUICK else 10
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT_DIR, "target/release/hls-origin")
 FRESHNESS = None  # found after the build
+FLOOR = None  # likewise
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SEG_BYTES = 1_300_000
 
@@ -140,6 +143,14 @@ class Origin(Server):
         wait_port(self.port)
 
 
+class Floor(Server):
+    def __init__(self, name, root, work):
+        super().__init__(name, root, work)
+        self.proc = subprocess.Popen(["taskset", "-c", "0", FLOOR, "--addr", f"127.0.0.1:{self.port}"],
+                                     stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+
 def make_tree(root):
     for i in range(200):
         d = os.path.join(root, f"pl/s{i}")
@@ -227,13 +238,16 @@ def throughput(root, work):
     makers = [("nginx", lambda: Nginx("nginx", root, work)),
               ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
               ("hls-origin", lambda: Origin("hls-origin", root, work)),
-              ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper", zero_copy=False))]
-    results = {w: {name: [] for name, _ in makers} for w in paths}
+              ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper", zero_copy=False)),
+              ("tokio-floor", lambda: Floor("tokio-floor", root, work))]
+    results = {w: {name: [] for name, _ in makers if w == "playlists" or name != "tokio-floor"} for w in paths}
     for rnd in range(ROUNDS):
         for name, make in makers:
             server = make()
             try:
                 for w, script in scripts.items():
+                    if name not in results[w]:
+                        continue
                     run_wrk(server, script, duration=2, connections=64)  # warm-up
                     results[w][name].append(run_wrk(server, script))
             finally:
@@ -248,6 +262,7 @@ def print_table(results):
         cpu_key = "cpu_us_per_req" if w == "playlists" else "cpu_s_per_gb"
         med = {s: {k: median(r, k) for k in r[0]} for s, r in by_server.items()}
         nginxes = [s for s in med if s.startswith("nginx")]
+        # (tokio-floor is a reference row, never "the best nginx")
         # CPU ratios are against the nginx with the lowest CPU for the workload.
         cheapest = min(nginxes, key=lambda s: med[s][cpu_key])
         best = max(nginxes, key=lambda s: med[s][key])
@@ -337,11 +352,14 @@ def cold(work):
 
 
 def main():
-    global FRESHNESS
+    global FRESHNESS, FLOOR
     deps = os.path.join(ROOT_DIR, "target/release/deps")
-    FRESHNESS = max((os.path.join(deps, f) for f in os.listdir(deps)
-                     if f.startswith("freshness-") and os.access(os.path.join(deps, f), os.X_OK)
-                     and not f.endswith(".d")), key=os.path.getmtime)
+
+    def newest(prefix):
+        return max((os.path.join(deps, f) for f in os.listdir(deps)
+                    if f.startswith(prefix) and os.access(os.path.join(deps, f), os.X_OK)
+                    and not f.endswith(".d")), key=os.path.getmtime)
+    FRESHNESS, FLOOR = newest("freshness-"), newest("tokio_floor-")
     work = tempfile.mkdtemp(prefix="hls-bench-")
     os.chmod(work, 0o755)
     if "--only-cold" in sys.argv:

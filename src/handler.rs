@@ -4,6 +4,8 @@
 
 mod present;
 mod signing;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
