@@ -5,6 +5,7 @@
 
 mod cache;
 mod entry;
+mod memo;
 mod read;
 
 use std::collections::HashMap;
@@ -63,6 +64,11 @@ struct Inner {
     epoch: AtomicU64,
     /// Cache fills from disk (misses that read a file), for tests and metrics.
     reads: AtomicU64,
+    /// Fallback validity per kind (also bounds how long the memo keeps an entry).
+    validity: Validity,
+    /// Bumped by every rescan: moka applies `invalidate_entries_if` lazily, so the memo drops
+    /// everything it holds instead.
+    generation: AtomicU64,
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -123,6 +129,8 @@ impl Store {
                 budget_bytes: settings.budget_bytes,
                 promoting: AtomicU64::new(0),
                 cache: cache::build(settings.budget_bytes, settings.validity),
+                validity: settings.validity,
+                generation: AtomicU64::new(0),
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
                 reads: AtomicU64::new(0),
@@ -144,9 +152,16 @@ impl Store {
     /// concurrent requests for the same path.
     pub async fn lookup(&self, path: &NormPath) -> std::io::Result<Lookup> {
         let key = path.as_str();
+        // Read before the cache: a rescan during this lookup leaves the memo slot outdated.
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(entry) = memo::get(key, generation, now) {
+            return Ok(Lookup::Found(entry));
+        }
         if let Some(hit) = self.inner.cache.get(key).await {
             if let Cached::File(entry) = &hit {
                 self.maybe_promote(path, entry);
+                memo::put(key, entry, entry.created + self.inner.validity.of(&hit), generation);
             }
             return Ok(hit.into());
         }
@@ -266,6 +281,7 @@ impl Store {
     /// Segments stay cached: once complete they never change.
     pub fn rescan(&self, prefix: Option<&NormPath>) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         let prefix = prefix.map(|p| p.as_str().to_string());
         let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
         writing.retain(|k, _| prefix.as_ref().is_some_and(|p| !k.starts_with(p.as_str())));
@@ -280,6 +296,9 @@ impl Store {
             tracing::warn!("cache invalidation failed ({e}); dropping every cached file");
             self.inner.cache.invalidate_all();
         }
+        // Again: a lookup between the first bump and the invalidation above may have put a
+        // version moka was about to disown into the memo.
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn is_being_written(&self, key: &str) -> bool {

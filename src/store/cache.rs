@@ -31,7 +31,8 @@ pub struct Validity {
 }
 
 impl Validity {
-    fn of(&self, value: &Cached) -> Duration {
+    /// How long `value` stays valid after it was read.
+    pub fn of(&self, value: &Cached) -> Duration {
         match value {
             Cached::File(f) if f.kind.is_playlist() => self.playlist,
             Cached::File(_) => self.segment,
@@ -79,5 +80,12 @@ pub fn build(budget_bytes: u64, validity: Validity) -> Cache<String, Cached> {
         .eviction_policy(EvictionPolicy::lru())
         .expire_after(validity)
         .support_invalidation_closures()
+        // Replacements and invalidations notify before `insert`/`invalidate` return; the memo
+        // (store/memo.rs) relies on that to never serve a version the cache let go of.
+        .eviction_listener(|_key, value: Cached, _cause| {
+            if let Cached::File(f) = value {
+                f.retired.store(true, std::sync::atomic::Ordering::Release);
+            }
+        })
         .build()
 }

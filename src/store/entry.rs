@@ -1,8 +1,9 @@
 //! One cached file version: its bytes (or open file) and every response header computed once
 //! when it was read. Pure construction; must not do I/O beyond what it is handed.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{
@@ -75,6 +76,11 @@ pub struct FileEntry {
     pub not_modified_head: Arc<FixedHeaders>,
     /// The last signed variant of this playlist version (see `handler::signing`).
     pub(super) signed: Mutex<Option<SignedMemo>>,
+    /// When this version was read: its validity period runs from here at the latest.
+    pub(super) created: Instant,
+    /// Set when the cache lets go of this version (replaced, invalidated, evicted, expired):
+    /// the per-thread memo never serves it after that.
+    pub(super) retired: AtomicBool,
 }
 
 /// A memoised signed variant of a playlist version.
@@ -127,6 +133,8 @@ impl FileEntry {
             content_type: self.content_type.clone(),
             cache_control: self.cache_control.clone(),
             signed: Mutex::new(None),
+            created: self.created,
+            retired: AtomicBool::new(false),
             content: Content::Ram(bytes),
         }
     }
@@ -204,6 +212,8 @@ fn finish_entry(
         ok_head,
         not_modified_head,
         signed: Mutex::new(None),
+        created: Instant::now(),
+        retired: AtomicBool::new(false),
         hits: Default::default(),
         stamp: stamp(meta),
         playlist,

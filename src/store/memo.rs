@@ -1,0 +1,113 @@
+//! A per-thread front for the cache's hottest reads: a small direct-mapped table of recently
+//! served small RAM entries, consulted before moka, so a repeat hit skips moka's hashing,
+//! expiry check and read log. An entry is served from here only while nothing has retired it
+//! (moka's eviction listener marks every replaced, invalidated, evicted or expired version),
+//! its validity period has not run out, and no rescan has happened since it was put here.
+//! Holds `Arc`s only; must not do I/O or decide anything about requests.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::FileEntry;
+
+/// Slots per thread (a power of two).
+const SLOTS: usize = 256;
+/// Only entries this small are kept: a slot may hold a version moka has already evicted until
+/// it is next looked at, so at most `SLOTS × MAX_BYTES` per worker thread sits outside the
+/// budget (4 MiB).
+pub(super) const MAX_BYTES: u64 = 16 * 1024;
+/// Every this many hits a slot sends the read on to moka, so the LRU still sees hot entries
+/// as recently used and does not evict them first.
+const REFRESH_EVERY: u32 = 64;
+
+struct Slot {
+    key: Box<str>,
+    entry: Arc<FileEntry>,
+    until: Instant,
+    generation: u64,
+    hits: u32,
+}
+
+thread_local! {
+    static MEMO: RefCell<Vec<Option<Slot>>> = RefCell::new((0..SLOTS).map(|_| None).collect());
+}
+
+fn index(key: &str) -> usize {
+    // FNV-1a: any spread will do; a collision only sends the read on to moka.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash as usize) & (SLOTS - 1)
+}
+
+/// The entry kept for `key`, if it is still the current version.
+pub(super) fn get(key: &str, generation: u64, now: Instant) -> Option<Arc<FileEntry>> {
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let slot = memo[index(key)].as_mut()?;
+        if &*slot.key != key {
+            return None;
+        }
+        if slot.generation != generation || now >= slot.until || slot.entry.retired.load(Ordering::Acquire) {
+            memo[index(key)] = None;
+            return None;
+        }
+        slot.hits = slot.hits.wrapping_add(1);
+        (slot.hits % REFRESH_EVERY != 0).then(|| Arc::clone(&slot.entry))
+    })
+}
+
+/// Keeps `entry` for `key` until `until` (or until it is retired or `generation` moves on).
+pub(super) fn put(key: &str, entry: &Arc<FileEntry>, until: Instant, generation: u64) {
+    if entry.ram().is_none() || entry.len > MAX_BYTES {
+        return;
+    }
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let slot = &mut memo[index(key)];
+        match slot {
+            Some(s) if &*s.key == key && Arc::ptr_eq(&s.entry, entry) && s.generation == generation => {}
+            _ => *slot = Some(Slot { key: key.into(), entry: Arc::clone(entry), until, generation, hits: 0 }),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaKind;
+    use crate::store::entry::{entry_for, HeaderPolicy};
+    use std::time::Duration;
+
+    fn entry(bytes: &'static [u8]) -> Arc<FileEntry> {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        let policy = HeaderPolicy { immutable_max_age: Duration::from_secs(60), cors: None };
+        Arc::new(entry_for(bytes::Bytes::from_static(bytes), MediaKind::Playlist, &meta, &policy))
+    }
+
+    #[test]
+    fn serves_only_the_current_version() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        let e = entry(b"#EXTM3U\n");
+        put("/a.m3u8", &e, later, 7);
+        assert!(get("/a.m3u8", 7, now).is_some_and(|got| Arc::ptr_eq(&got, &e)));
+        assert!(get("/b.m3u8", 7, now).is_none(), "another key");
+        assert!(get("/a.m3u8", 8, now).is_none(), "a rescan since");
+        put("/a.m3u8", &e, later, 7);
+        assert!(get("/a.m3u8", 7, later).is_none(), "validity over");
+        put("/a.m3u8", &e, later, 7);
+        e.retired.store(true, Ordering::Release);
+        assert!(get("/a.m3u8", 7, now).is_none(), "replaced or invalidated");
+    }
+
+    #[test]
+    fn hands_some_reads_back_to_the_cache() {
+        let now = Instant::now();
+        let e = entry(b"#EXTM3U\n#EXT-X-ENDLIST\n");
+        put("/c.m3u8", &e, now + Duration::from_secs(1), 1);
+        let served = (0..REFRESH_EVERY * 2).filter(|_| get("/c.m3u8", 1, now).is_some()).count();
+        assert_eq!(served, (REFRESH_EVERY as usize - 1) * 2);
+    }
+}
