@@ -124,7 +124,7 @@ mod tests {
         let raw: Vec<_> =
             pairs.iter().map(|(k, v)| httparse::Header { name: k.as_str(), value: v.as_bytes() }).collect();
         let from_map = evaluate(Fields::Map(&h), V);
-        assert_eq!(from_map, evaluate(Fields::Raw(&raw), V), "{pairs:?}");
+        assert_eq!(from_map, evaluate(Fields::raw(&raw), V), "{pairs:?}");
         from_map
     }
 

@@ -6,6 +6,7 @@
 
 pub mod head;
 mod send;
+mod stop;
 
 use std::future::Future;
 use std::io;
@@ -16,12 +17,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use crate::handler::{self, RequestHead};
 use crate::server::activity::ActivityIo;
 use crate::state::AppState;
 use head::{Connection, Head};
+use stop::{StopWatch, Stops};
 
 /// Largest request head accepted (431 beyond), as the hyper driver's buffer.
 pub const MAX_HEAD_BYTES: usize = crate::server::MAX_HEAD_BUFFER;
@@ -33,14 +34,14 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stops = Arc::new(Stops::default());
     let live = Arc::new(());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let (state, stop, live) = (Arc::clone(&state), stop_rx.clone(), Arc::clone(&live));
+                    let (state, stop, live) = (Arc::clone(&state), stops.register(), Arc::clone(&live));
                     tokio::spawn(async move {
                         connection(stream, peer, state, stop).await;
                         drop(live);
@@ -52,7 +53,7 @@ pub async fn run(
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    stops.stop();
     let deadline = Instant::now() + state.config.server.shutdown_grace;
     while Arc::strong_count(&live) > 1 {
         if Instant::now() >= deadline {
@@ -67,13 +68,17 @@ pub async fn run(
     Ok(())
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<AppState>, stop: StopWatch) {
     let (mut io, activity) = ActivityIo::new(stream);
     let (first_byte, idle) = (state.config.server.header_read_timeout, state.config.server.idle_timeout);
     let outcome = tokio::select! {
-        outcome = serve(&mut io, peer, &state, &mut stop) => outcome,
+        // Biased: `serve` marks the connection idle before the stop branch looks at the mark.
+        biased;
+        outcome = serve(&mut io, peer, &state, &stop) => outcome,
         () = activity.watchdog(first_byte, idle) => return,
+        () = stop.stopped_idle() => Ok(None),
     };
+    drop(stop);
     match outcome {
         Ok(Some(prefix)) => crate::server::serve_prefixed(io, prefix, peer, state).await,
         Ok(None) => {
@@ -89,7 +94,7 @@ async fn serve(
     io: &mut ActivityIo,
     peer: SocketAddr,
     state: &AppState,
-    stop: &mut watch::Receiver<bool>,
+    stop: &StopWatch,
 ) -> io::Result<Option<BytesMut>> {
     let timeout = state.config.server.header_read_timeout;
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -132,10 +137,16 @@ async fn serve(
                 Ok(read) => read?,
                 Err(_) => return Ok(None),
             },
-            None => tokio::select! {
-                read = io.read_buf(&mut buf) => read?,
-                _ = stop.changed() => return Ok(None),
-            },
+            // Between requests: the idle watchdog and the stop signal (in `connection`) end it.
+            None => {
+                stop.set_idle(true);
+                if stop.is_stopping() {
+                    return Ok(None);
+                }
+                let read = io.read_buf(&mut buf).await;
+                stop.set_idle(false);
+                read?
+            }
         };
         if read == 0 {
             return Ok(None);
@@ -148,7 +159,7 @@ async fn respond(
     io: &mut ActivityIo,
     peer: SocketAddr,
     state: &AppState,
-    stop: &watch::Receiver<bool>,
+    stop: &StopWatch,
     parsed: &head::Parsed<'_>,
     out: &mut Vec<u8>,
 ) -> io::Result<Connection> {
@@ -160,7 +171,7 @@ async fn respond(
     };
     let req = RequestHead { remote: Some(peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
     let plan = handler::handle(state, req).await;
-    let conn = match (parsed.keep_alive && !*stop.borrow(), parsed.http10) {
+    let conn = match (parsed.keep_alive && !stop.is_stopping(), parsed.http10) {
         (false, _) => Connection::Close,
         (true, true) => Connection::KeepAlive10,
         (true, false) => Connection::KeepAlive,

@@ -12,7 +12,33 @@ pub enum Fields<'a> {
     /// As hyper parsed them.
     Map(&'a HeaderMap),
     /// As httparse parsed them: names as sent (compared case-insensitively, RFC 9110 §5.1).
-    Raw(&'a [httparse::Header<'a>]),
+    Raw(RawFields<'a>),
+}
+
+/// httparse's fields plus a one-word filter of the names present, so asking for a field the
+/// request does not carry (the usual answer for `If-*`, `Range`, `Expect`...) costs no scan.
+#[derive(Clone, Copy, Debug)]
+pub struct RawFields<'a> {
+    fields: &'a [httparse::Header<'a>],
+    names: u64,
+}
+
+impl<'a> RawFields<'a> {
+    /// Indexes `fields`.
+    pub fn new(fields: &'a [httparse::Header<'a>]) -> Self {
+        RawFields { fields, names: fields.iter().fold(0, |m, h| m | name_bit(h.name)) }
+    }
+
+    /// False only when no field is called `name`.
+    fn may_contain(self, name: &str) -> bool {
+        self.names & name_bit(name) != 0
+    }
+}
+
+/// A one-hash Bloom filter bit for a field name, case-insensitive: length and first letter.
+fn name_bit(name: &str) -> u64 {
+    let first = name.as_bytes().first().map_or(0, u8::to_ascii_lowercase);
+    1 << ((name.len() * 31 + usize::from(first)) % 64)
 }
 
 impl<'a> From<&'a HeaderMap> for Fields<'a> {
@@ -22,10 +48,16 @@ impl<'a> From<&'a HeaderMap> for Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// httparse's fields.
+    pub fn raw(fields: &'a [httparse::Header<'a>]) -> Fields<'a> {
+        Fields::Raw(RawFields::new(fields))
+    }
+
     /// The first value of `name` (lower-case).
     pub fn get(self, name: &str) -> Option<&'a [u8]> {
         match self {
             Fields::Map(map) => map.get(name).map(|v| v.as_bytes()),
+            Fields::Raw(raw) if !raw.may_contain(name) => None,
             Fields::Raw(_) => self.get_all(name).next(),
         }
     }
@@ -47,7 +79,7 @@ impl<'a> Fields<'a> {
     pub fn iter(self) -> FieldIter<'a> {
         match self {
             Fields::Map(map) => FieldIter::Map(map.iter()),
-            Fields::Raw(raw) => FieldIter::Raw(raw.iter()),
+            Fields::Raw(raw) => FieldIter::Raw(raw.fields.iter()),
         }
     }
 
@@ -160,11 +192,12 @@ mod tests {
         map.insert("host", "a.example".parse().unwrap());
         map.append("x-two", "1".parse().unwrap());
         map.append("x-two", "2".parse().unwrap());
-        for f in [Fields::Raw(&raw), Fields::Map(&map)] {
+        for f in [Fields::raw(&raw), Fields::Map(&map)] {
             assert_eq!(f.get("host"), Some(&b"a.example"[..]));
             assert_eq!(f.host(), Some("a.example"));
             assert_eq!(f.get_all("x-two").collect::<Vec<_>>(), [b"1", b"2"]);
-            assert!(!f.contains("range"));
+            assert!(!f.contains("range") && !f.contains("hostx") && !f.contains("x-one"));
+            assert!(f.contains("HOST") || matches!(f, Fields::Map(_)));
             assert_eq!(f.size(), "host".len() + 9 + 4 + 2 * ("x-two".len() + 1 + 4));
         }
     }
@@ -181,6 +214,18 @@ mod tests {
     }
 
     proptest! {
+        /// The name filter never hides a field that is there.
+        #[test]
+        fn raw_lookup_finds_every_field(names in proptest::collection::vec("[a-zA-Z-]{1,20}", 0..8), probe in "[a-zA-Z-]{1,20}") {
+            let raw: Vec<_> = names.iter().map(|n| httparse::Header { name: n, value: b"v" }).collect();
+            let fields = Fields::raw(&raw);
+            for n in &names {
+                prop_assert!(fields.get(&n.to_ascii_lowercase()).is_some());
+            }
+            let present = names.iter().any(|n| n.eq_ignore_ascii_case(&probe));
+            prop_assert_eq!(fields.get(&probe.to_ascii_lowercase()).is_some(), present);
+        }
+
         /// Whatever the fast split accepts, `Uri` accepts with the same path and query.
         #[test]
         fn origin_form_agrees_with_uri(s in "/[ -~\u{e9}]{0,40}") {

@@ -105,7 +105,8 @@ impl NormPath {
 
     /// True when any segment is a dot-file (`.complete`, `.git`, editor swap files).
     pub fn is_hidden(&self) -> bool {
-        self.0.split('/').any(|s| s.starts_with('.'))
+        // Every segment follows a `/`, so a segment starting with `.` is a `/.`.
+        self.0.contains("/.")
     }
 
     /// True for a path ending in `/`: a directory, never a file.
@@ -115,8 +116,8 @@ impl NormPath {
 
     /// The last segment's extension, lower-cased comparisons are the caller's business.
     pub fn extension(&self) -> Option<&str> {
-        let name = self.0.rsplit('/').next()?;
-        name.rsplit_once('.').map(|(_, ext)| ext)
+        let name = self.0.rfind('/').map_or(self.0.as_str(), |i| &self.0[i + 1..]);
+        name.rfind('.').map(|i| &name[i + 1..])
     }
 }
 

@@ -282,7 +282,7 @@ impl SecureLink {
             tracing::warn!("{} is not under a protected prefix; the signature will not be checked", norm.as_str());
         }
         let ttl = i64::try_from(ttl_secs).map_err(|_| SignError("--ttl is too large".into()))?;
-        let request = Request { path: &norm, query: query.unwrap_or(""), headers: Fields::Raw(&[]), remote };
+        let request = Request { path: &norm, query: query.unwrap_or(""), headers: Fields::raw(&[]), remote };
         let signature = self.sign(request, now.saturating_add(ttl), now);
         Ok(match query {
             Some(q) if !q.is_empty() => format!("{target}?{q}&{signature}"),

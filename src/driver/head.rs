@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use http::{HeaderMap, Method, StatusCode, Uri};
 
-use crate::fields::{Fields, Target};
+use crate::fields::{Fields, RawFields, Target};
 use crate::plan::FixedHeaders;
 
 /// Most header fields accepted in one head (more: 431, as hyper answers).
@@ -30,7 +30,7 @@ pub struct Parsed<'b> {
     /// Request target, as sent.
     pub target: &'b str,
     /// Header fields, as sent.
-    pub headers: &'b [httparse::Header<'b>],
+    pub headers: RawFields<'b>,
     /// The connection may carry another request after this one.
     pub keep_alive: bool,
     /// HTTP/1.0 (answers need an explicit `connection: keep-alive`).
@@ -74,7 +74,7 @@ pub fn parse<'b>(buf: &'b [u8], slots: &'b mut Slots<'b>) -> Head<'b> {
         return Head::Refuse(StatusCode::BAD_REQUEST);
     };
     let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Head::Refuse(StatusCode::BAD_REQUEST) };
-    let headers: &'b [httparse::Header<'b>] = req.headers;
+    let headers = RawFields::new(req.headers);
     let fields = Fields::Raw(headers);
     let has_body =
         fields.get_all("content-length").any(|v| v.iter().any(|&b| b != b'0')) || fields.contains("transfer-encoding");

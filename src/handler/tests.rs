@@ -39,7 +39,7 @@ async fn request(state: &AppState, method: Method, target: &str, headers: &[(&st
     let uri: http::Uri = target.parse().unwrap();
     let head = |headers| RequestHead { remote: None, method: &method, target: Target::of_uri(&uri), headers };
     let from_map = handle(state, head(Fields::Map(&map))).await;
-    let from_raw = handle(state, head(Fields::Raw(&raw))).await;
+    let from_raw = handle(state, head(Fields::raw(&raw))).await;
     assert_eq!(from_map.status, from_raw.status, "{method} {target} {headers:?}");
     assert_eq!(from_map.header_map(), from_raw.header_map(), "{method} {target} {headers:?}");
     from_map

@@ -1,0 +1,129 @@
+//! Graceful stop for native connections at no per-request cost: each connection registers one
+//! waker when it opens; stopping sets a flag and wakes them all; a connection ends once it is
+//! idle between requests (one in the middle of a response finishes it, answers with
+//! `connection: close`, and ends). Polling costs a flag load and an `AtomicWaker` update, not
+//! a lock (a `watch`/`Notify` waiter takes one on every poll). Knows nothing of HTTP.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+
+/// The stop signal shared by one listener's connections.
+#[derive(Default)]
+pub struct Stops {
+    stopping: AtomicBool,
+    next: AtomicU64,
+    wakers: Mutex<HashMap<u64, Arc<AtomicWaker>>>,
+}
+
+impl Stops {
+    /// Signals every connection, present and future.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // A poisoned lock only means a thread panicked while editing a plain map.
+        for waker in self.wakers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            waker.wake();
+        }
+    }
+
+    /// True once [`stop`](Self::stop) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Registers a connection.
+    pub fn register(self: &Arc<Self>) -> StopWatch {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let waker = Arc::new(AtomicWaker::new());
+        self.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&waker));
+        StopWatch { stops: Arc::clone(self), id, waker, idle: AtomicBool::new(false) }
+    }
+}
+
+/// One connection's view of the stop signal; deregisters when dropped.
+pub struct StopWatch {
+    stops: Arc<Stops>,
+    id: u64,
+    waker: Arc<AtomicWaker>,
+    idle: AtomicBool,
+}
+
+impl StopWatch {
+    /// Marks the connection as waiting for a request (`true`) or busy with one (`false`).
+    pub fn set_idle(&self, idle: bool) {
+        // Relaxed: the mark is written and read by the connection's own task only.
+        self.idle.store(idle, Ordering::Relaxed);
+    }
+
+    /// True once the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stops.is_stopping()
+    }
+
+    /// Resolves once the server is stopping and the connection is idle. Poll it after the
+    /// connection's own future in the same `select!` (`biased`), so an idle mark made in the
+    /// same wake-up is seen.
+    pub fn stopped_idle(&self) -> StoppedIdle<'_> {
+        StoppedIdle { watch: self }
+    }
+}
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        self.stops.wakers.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
+/// See [`StopWatch::stopped_idle`].
+pub struct StoppedIdle<'a> {
+    watch: &'a StopWatch,
+}
+
+impl Future for StoppedIdle<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let watch = self.watch;
+        watch.waker.register(cx.waker());
+        if watch.is_stopping() && watch.idle.load(Ordering::Relaxed) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    fn resolves_only_when_stopping_and_idle() {
+        let stops = Arc::new(Stops::default());
+        let watch = stops.register();
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = watch.stopped_idle();
+        watch.set_idle(true);
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending(), "not stopping");
+        watch.set_idle(false);
+        stops.stop();
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending(), "busy");
+        watch.set_idle(true);
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_ready());
+        assert!(stops.register().is_stopping(), "later connections see it too");
+        drop(watch);
+        assert_eq!(stops.wakers.lock().unwrap().len(), 0);
+    }
+}
