@@ -201,11 +201,7 @@ fn check_limits(req: RequestHead<'_>) -> Result<(), RequestError> {
 
 /// Conditionals first (RFC 9110 §13.2.2), then Range (§14.2).
 fn select_part(entry: &FileEntry, headers: Fields<'_>) -> Result<Part, RequestError> {
-    let validators = Validators {
-        // The ETag was built from hex digits and quotes, so it is always visible ASCII.
-        etag: entry.etag.to_str().unwrap_or_default(),
-        modified_secs: entry.modified_secs,
-    };
+    let validators = Validators { etag: entry.etag.as_bytes(), modified_secs: entry.modified_secs };
     let use_range = match conditional::evaluate(headers, validators) {
         Precondition::NotModified => return Ok(Part::NotModified),
         Precondition::Failed => return Err(RequestError::PreconditionFailed),

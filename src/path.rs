@@ -134,8 +134,13 @@ fn hex(b: u8) -> Option<u8> {
 /// nothing to decode, no NUL, and no empty, `.` or `..` segment (so no trailing slash either,
 /// except for the root itself).
 fn is_normal(raw: &str) -> bool {
-    raw == "/"
-        || (!raw.bytes().any(|b| b == b'%' || b == 0) && raw[1..].split('/').all(|seg| !matches!(seg, "" | "." | "..")))
+    if raw == "/" {
+        return true;
+    }
+    // Each segment, from just after its `/`: not empty, not `.` or `..`; no `%`, no NUL.
+    raw.as_bytes()[1..]
+        .split(|&b| b == b'/')
+        .all(|seg| !matches!(seg, b"" | b"." | b"..") && !seg.iter().any(|&b| b == b'%' || b == 0))
 }
 
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {

@@ -154,8 +154,7 @@ impl Store {
         let key = path.as_str();
         // Read before the cache: a rescan during this lookup leaves the memo slot outdated.
         let generation = self.inner.generation.load(Ordering::Acquire);
-        let now = Instant::now();
-        if let Some(entry) = memo::get(key, generation, now) {
+        if let Some(entry) = memo::get(key, generation, memo::now_ns()) {
             return Ok(Lookup::Found(entry));
         }
         if let Some(hit) = self.inner.cache.get(key).await {

@@ -9,5 +9,5 @@ fuzz_target!(|input: (u8, &[u8])| {
     let (which, value) = input;
     let name = ["If-Match", "if-none-match", "If-Modified-Since", "IF-UNMODIFIED-SINCE", "If-Range"][usize::from(which) % 5];
     let headers = [httparse::Header { name, value }];
-    let _ = evaluate(Fields::raw(&headers), Validators { etag: "\"0123456789abcdef-10\"", modified_secs: 1_700_000_000 });
+    let _ = evaluate(Fields::raw(&headers), Validators { etag: b"\"0123456789abcdef-10\"", modified_secs: 1_700_000_000 });
 });

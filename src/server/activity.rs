@@ -41,8 +41,10 @@ impl ActivityIo {
 
     /// Records bytes moved outside `AsyncRead`/`AsyncWrite`.
     pub(crate) fn record(&self, n: usize) {
-        // Relaxed: the watchdog only needs to see that the count changed eventually.
-        self.moved.fetch_add(n as u64, Ordering::Relaxed);
+        // This stream is the counter's only writer, so a plain load and store (no locked
+        // read-modify-write) cannot lose an update; Relaxed: the watchdog only needs to see
+        // that the count changed eventually.
+        self.moved.store(self.moved.load(Ordering::Relaxed).wrapping_add(n as u64), Ordering::Relaxed);
     }
 }
 

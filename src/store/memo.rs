@@ -8,24 +8,36 @@
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::FileEntry;
 
-/// Slots per thread (a power of two).
-const SLOTS: usize = 256;
+/// Slots per thread (a power of two; a few times the number of hot paths keeps collisions rare).
+const SLOTS: usize = 1024;
 /// Only entries this small are kept: a slot may hold a version moka has already evicted until
 /// it is next looked at, so at most `SLOTS × MAX_BYTES` per worker thread sits outside the
-/// budget (4 MiB).
-pub(super) const MAX_BYTES: u64 = 16 * 1024;
+/// budget (8 MiB).
+pub(super) const MAX_BYTES: u64 = 8 * 1024;
 /// Every this many hits a slot sends the read on to moka, so the LRU still sees hot entries
 /// as recently used and does not evict them first.
 const REFRESH_EVERY: u32 = 64;
 
+/// Validity checks read the coarse monotonic clock (no TSC read; it lags the precise clock by
+/// at most one tick, 1–10 ms), so every deadline is brought forward by more than a tick.
+const COARSE_MARGIN: Duration = Duration::from_millis(20);
+
+/// Now on the coarse monotonic clock, in nanoseconds.
+pub(super) fn now_ns() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
+        .map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0))
+}
+
 struct Slot {
     key: Box<str>,
     entry: Arc<FileEntry>,
-    until: Instant,
+    /// Deadline on the coarse clock, [`COARSE_MARGIN`] early.
+    until_ns: u64,
     generation: u64,
     hits: u32,
 }
@@ -41,14 +53,14 @@ fn index(key: &str) -> usize {
 }
 
 /// The entry kept for `key`, if it is still the current version.
-pub(super) fn get(key: &str, generation: u64, now: Instant) -> Option<Arc<FileEntry>> {
+pub(super) fn get(key: &str, generation: u64, now_ns: u64) -> Option<Arc<FileEntry>> {
     MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
         let slot = memo[index(key)].as_mut()?;
         if &*slot.key != key {
             return None;
         }
-        if slot.generation != generation || now >= slot.until || slot.entry.retired.load(Ordering::Acquire) {
+        if slot.generation != generation || now_ns >= slot.until_ns || slot.entry.retired.load(Ordering::Acquire) {
             memo[index(key)] = None;
             return None;
         }
@@ -59,15 +71,18 @@ pub(super) fn get(key: &str, generation: u64, now: Instant) -> Option<Arc<FileEn
 
 /// Keeps `entry` for `key` until `until` (or until it is retired or `generation` moves on).
 pub(super) fn put(key: &str, entry: &Arc<FileEntry>, until: Instant, generation: u64) {
-    if entry.ram().is_none() || entry.len > MAX_BYTES {
+    let left = until.saturating_duration_since(Instant::now());
+    if entry.ram().is_none() || entry.len > MAX_BYTES || left <= COARSE_MARGIN {
         return;
     }
+    let left_ns = u64::try_from((left - COARSE_MARGIN).as_nanos()).unwrap_or(u64::MAX / 2);
+    let until_ns = now_ns().saturating_add(left_ns);
     MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
         let slot = &mut memo[index(key)];
         match slot {
             Some(s) if &*s.key == key && Arc::ptr_eq(&s.entry, entry) && s.generation == generation => {}
-            _ => *slot = Some(Slot { key: key.into(), entry: Arc::clone(entry), until, generation, hits: 0 }),
+            _ => *slot = Some(Slot { key: key.into(), entry: Arc::clone(entry), until_ns, generation, hits: 0 }),
         }
     });
 }
@@ -88,15 +103,18 @@ mod tests {
 
     #[test]
     fn serves_only_the_current_version() {
-        let now = Instant::now();
-        let later = now + Duration::from_secs(1);
+        let now = now_ns();
         let e = entry(b"#EXTM3U\n");
-        put("/a.m3u8", &e, later, 7);
+        put("/a.m3u8", &e, Instant::now() + Duration::from_secs(1), 7);
         assert!(get("/a.m3u8", 7, now).is_some_and(|got| Arc::ptr_eq(&got, &e)));
         assert!(get("/b.m3u8", 7, now).is_none(), "another key");
         assert!(get("/a.m3u8", 8, now).is_none(), "a rescan since");
-        put("/a.m3u8", &e, later, 7);
-        assert!(get("/a.m3u8", 7, later).is_none(), "validity over");
+        put("/a.m3u8", &e, Instant::now() + Duration::from_secs(1), 7);
+        // The deadline, brought forward by the margin, has passed by the real deadline.
+        assert!(get("/a.m3u8", 7, now + 1_000_000_000).is_none(), "validity over");
+        put("/a.m3u8", &e, Instant::now() + COARSE_MARGIN, 7);
+        assert!(get("/a.m3u8", 7, now).is_none(), "too close to its deadline to keep");
+        let later = Instant::now() + Duration::from_secs(1);
         put("/a.m3u8", &e, later, 7);
         e.retired.store(true, Ordering::Release);
         assert!(get("/a.m3u8", 7, now).is_none(), "replaced or invalidated");
@@ -104,9 +122,9 @@ mod tests {
 
     #[test]
     fn hands_some_reads_back_to_the_cache() {
-        let now = Instant::now();
+        let now = now_ns();
         let e = entry(b"#EXTM3U\n#EXT-X-ENDLIST\n");
-        put("/c.m3u8", &e, now + Duration::from_secs(1), 1);
+        put("/c.m3u8", &e, Instant::now() + Duration::from_secs(1), 1);
         let served = (0..REFRESH_EVERY * 2).filter(|_| get("/c.m3u8", 1, now).is_some()).count();
         assert_eq!(served, (REFRESH_EVERY as usize - 1) * 2);
     }
