@@ -21,7 +21,7 @@ from /proc/PID/status. Then:
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 QUICK = "--quick" in sys.argv
-ROUNDS = 1 if QUICK else 3
+ROUNDS = 1 if QUICK else 5
 DURATION = 4 if QUICK else 10
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT_DIR, "target/release/hls-origin")

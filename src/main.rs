@@ -65,8 +65,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server::serve(listeners, state, process::shutdown_signal()).await
 }
 
+/// One worker per CPU the process may run on; with a single CPU (a 1-vCPU VM, a cpuset, a
+/// `taskset`), the single-threaded scheduler: work stealing between workers buys nothing there
+/// and costs atomics on every task poll. Blocking file I/O goes to the blocking pool either way.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
 }
 
 fn init_tracing() {

@@ -52,8 +52,13 @@ async fn check_config_exits_78_naming_an_unknown_key() {
 
 /// Starts the binary and waits for its `listening on ADDR` line.
 async fn spawn_listening(args: &[&str]) -> (Child, String) {
-    let mut child =
-        Command::new(BIN).args(args).stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    spawn_command(cmd).await
+}
+
+async fn spawn_command(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(STEP, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -97,6 +102,26 @@ async fn serve_logs_its_address_raises_the_fd_limit_and_stops_on_sigterm() {
     let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[3], fields[4], "soft limit raised to the hard limit: {line}");
+    sigterm(&child);
+    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn serves_and_stops_when_confined_to_one_cpu() {
+    // One CPU selects the single-threaded scheduler (src/main.rs): the same server, the same
+    // blocking pool for file reads, the same graceful stop.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    let cfg = write_config(dir.path(), "hls-origin.toml", "");
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0", BIN, "serve", "--config", cfg.to_str().unwrap()]);
+    let (mut child, addr) = spawn_command(cmd).await;
+    for _ in 0..3 {
+        let (status, text) = http_get(&addr, "/a.m3u8").await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(http_get(&addr, "/missing.m3u8").await.0, 404);
     sigterm(&child);
     let status = tokio::time::timeout(STEP, child.wait()).await.expect("exits after SIGTERM").unwrap();
     assert!(status.success(), "{status:?}");
