@@ -7,12 +7,15 @@
 //! - [`server`]: the connection driver (hyper, HTTP/1.1 + h2c): timeouts, limits, access log,
 //!   graceful shutdown. [`driver`]: the native HTTP/1.x driver (`server.http1_driver =
 //!   "native"`), rendering the same plans. [`process`]: open-file limit and signals.
+//! - [`fields`]: the request target and header fields as either driver parsed them (the native
+//!   driver's are borrowed from its read buffer, never copied).
 //! - [`handler`]: request → [`plan::ResponsePlan`]; the only place that picks status codes.
 //!   Pure helpers: [`path`] (nginx-style `$uri` normalisation), [`media`] (content types,
 //!   Cache-Control), [`playlist`] (RFC 8216 facts), [`range`] (RFC 9110 §14), [`conditional`]
 //!   (RFC 9110 §13).
-//! - [`store`]: the RAM cache of file versions (moka, tiered validity, byte budget) and all file
-//!   I/O of the request path, on the blocking pool, confined to the root.
+//! - [`store`]: the RAM cache of file versions (moka, tiered validity, byte budget, a per-thread
+//!   memo in front for small hot entries) and all file I/O of the request path, on the blocking
+//!   pool, confined to the root.
 //! - [`watcher`]: inotify events → store changes (playlists replaced on rename, misses and
 //!   removed files invalidated, rescans after lost events).
 //! - [`retention`]: the on-disk side — an index of stream directories, stale-stream cleanup,
@@ -30,14 +33,16 @@
 //! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes);
 //!    [`secure_link`] checks protected paths (403/410) before any file access; dot files,
 //!    `*.tmp` and directories are 404.
-//! 4. [`store::Store::lookup`] answers from the cache; on a miss (one read for N concurrent
-//!    requests) it opens the file beneath the root (`openat2` + `RESOLVE_BENEATH`) and either
-//!    reads it whole into `Bytes`, checks it was not torn and builds a [`store::FileEntry`] with
-//!    every header precomputed, or — large files with `zero_copy` — keeps only the open file.
+//! 4. [`store::Store::lookup`] answers from the per-thread memo or the cache; on a miss (one
+//!    read for N concurrent requests) it opens the file beneath the root (`openat2` +
+//!    `RESOLVE_BENEATH`) and either reads it whole into `Bytes`, checks it was not torn and
+//!    builds a [`store::FileEntry`] with every header precomputed, or — large files with
+//!    `zero_copy` — keeps only the open file.
 //! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416); a protected
 //!    playlist gets its children signed (memoised per version and bucket).
-//! 6. `handler::present` turns the outcome into a [`plan::ResponsePlan`]; the driver renders it
-//!    (`writev`, or `sendfile` for a file body) and [`retention`] sees the read.
+//! 6. `handler::present` turns the outcome into a [`plan::ResponsePlan`] — for a 200 or 304 the
+//!    entry's header block, formatted when it was cached; the driver renders it (one `write` for
+//!    a small body, `writev`, or `sendfile` for a file body) and [`retention`] sees the read.
 
 pub mod allocator;
 pub mod cli;
