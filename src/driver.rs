@@ -132,26 +132,37 @@ async fn serve(
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
         }
-        let read = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, io.read_buf(&mut buf)).await {
-                Ok(read) => read?,
-                Err(_) => return Ok(None),
-            },
-            // Between requests: the idle watchdog and the stop signal (in `connection`) end it.
-            None => {
-                stop.set_idle(true);
-                if stop.is_stopping() {
-                    return Ok(None);
-                }
-                let read = io.read_buf(&mut buf).await;
-                stop.set_idle(false);
-                read?
-            }
-        };
-        if read == 0 {
+        if !read_more(io, &mut buf, deadline, stop).await? {
             return Ok(None);
         }
     }
+}
+
+/// Reads more of the next head; `false` when the connection should close (peer closed, the
+/// head's deadline passed, or the server is stopping while the connection is idle).
+async fn read_more(
+    io: &mut ActivityIo,
+    buf: &mut BytesMut,
+    deadline: Option<tokio::time::Instant>,
+    stop: &StopWatch,
+) -> io::Result<bool> {
+    let read = match deadline {
+        Some(at) => match tokio::time::timeout_at(at, io.read_buf(buf)).await {
+            Ok(read) => read?,
+            Err(_) => return Ok(false),
+        },
+        // Between requests: the idle watchdog and the stop signal (in `connection`) end it.
+        None => {
+            stop.set_idle(true);
+            if stop.is_stopping() {
+                return Ok(false);
+            }
+            let read = io.read_buf(buf).await;
+            stop.set_idle(false);
+            read?
+        }
+    };
+    Ok(read > 0)
 }
 
 /// Handles one parsed request and writes its response; says whether the connection stays.
