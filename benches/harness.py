@@ -156,7 +156,7 @@ def make_tree(root):
         d = os.path.join(root, f"pl/s{i}")
         os.makedirs(d)
         with open(os.path.join(d, "index.m3u8"), "w") as f:
-            f.write(playlist(1000 + i, 8))
+            f.write(playlist(1000 + i, 15))  # ~600 B, as the issue specifies
     os.makedirs(os.path.join(root, "seg"))
     for i in range(20):
         with open(os.path.join(root, f"seg/s{i}.ts"), "wb") as f:
