@@ -62,14 +62,14 @@ fn file(entry: &FileEntry, part: Part, head_only: bool) -> ResponsePlan {
     let mut headers = HeaderMap::new();
     let (status, fixed, body) = match part {
         // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no content.
-        Part::NotModified => (StatusCode::NOT_MODIFIED, &entry.not_modified_head, Body::empty()),
+        Part::NotModified => (StatusCode::NOT_MODIFIED, &entry.validators_head, Body::empty()),
         Part::Whole => (StatusCode::OK, &entry.ok_head, body_of(entry, 0, len)),
         Part::Single(r) => {
             headers.insert(ACCEPT_RANGES, BYTES);
             headers.insert(CONTENT_TYPE, entry.content_type.clone());
             headers.insert(CONTENT_RANGE, content_range(r, len));
             headers.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
-            (StatusCode::PARTIAL_CONTENT, &entry.not_modified_head, body_of(entry, r.start, r.len()))
+            (StatusCode::PARTIAL_CONTENT, &entry.validators_head, body_of(entry, r.start, r.len()))
         }
         Part::Multi(ranges) => {
             let boundary = boundary(entry);
@@ -78,7 +78,7 @@ fn file(entry: &FileEntry, part: Part, head_only: bool) -> ResponsePlan {
             headers.insert(ACCEPT_RANGES, BYTES);
             headers.insert(CONTENT_TYPE, header_value(&ct));
             headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            (StatusCode::PARTIAL_CONTENT, &entry.not_modified_head, Body::Bytes(bytes))
+            (StatusCode::PARTIAL_CONTENT, &entry.validators_head, Body::Bytes(bytes))
         }
     };
     let body = if head_only { Body::empty() } else { body };

@@ -72,8 +72,9 @@ pub struct FileEntry {
     pub cors: Option<CorsConfig>,
     /// Every field of a 200 with the whole body, in wire form.
     pub ok_head: Arc<FixedHeaders>,
-    /// Every field of a 304 (RFC 9110 §15.4.5: validators and caching fields).
-    pub not_modified_head: Arc<FixedHeaders>,
+    /// CORS, validators and caching fields: all of a 304 (RFC 9110 §15.4.5), the start of a
+    /// 206.
+    pub validators_head: Arc<FixedHeaders>,
     /// The last signed variant of this playlist version (see `handler::signing`).
     pub(super) signed: Mutex<Option<SignedMemo>>,
     /// When this version was read: its validity period runs from here at the latest.
@@ -108,7 +109,7 @@ impl FileEntry {
         let etag =
             HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len())).unwrap_or_else(|_| self.etag.clone());
         let content_length = HeaderValue::from(bytes.len());
-        let fields = Fields {
+        let values = HeadValues {
             cors: self.cors.as_ref(),
             etag: &etag,
             last_modified: &self.last_modified,
@@ -116,13 +117,13 @@ impl FileEntry {
             content_type: &self.content_type,
             content_length: &content_length,
         };
-        let (ok_head, not_modified_head) = fields.blocks();
+        let (ok_head, validators_head) = values.blocks();
         FileEntry {
             etag,
             content_length,
             cors: self.cors.clone(),
             ok_head,
-            not_modified_head,
+            validators_head,
             len: bytes.len() as u64,
             hits: Default::default(),
             stamp: self.stamp,
@@ -192,7 +193,7 @@ fn finish_entry(
     let content_type = HeaderValue::from_static(kind.content_type());
     let cache_control = crate::media::cache_control(kind, playlist.as_ref(), policy.immutable_max_age);
     let content_length = HeaderValue::from(len);
-    let fields = Fields {
+    let values = HeadValues {
         cors: policy.cors.as_ref(),
         etag: &etag,
         last_modified: &last_modified,
@@ -200,7 +201,7 @@ fn finish_entry(
         content_type: &content_type,
         content_length: &content_length,
     };
-    let (ok_head, not_modified_head) = fields.blocks();
+    let (ok_head, validators_head) = values.blocks();
     FileEntry {
         etag,
         modified_secs,
@@ -210,7 +211,7 @@ fn finish_entry(
         content_length,
         cors: policy.cors.clone(),
         ok_head,
-        not_modified_head,
+        validators_head,
         signed: Mutex::new(None),
         created: Instant::now(),
         retired: AtomicBool::new(false),
@@ -224,7 +225,7 @@ fn finish_entry(
 }
 
 /// The per-version header values a fixed block is made of.
-struct Fields<'a> {
+struct HeadValues<'a> {
     cors: Option<&'a CorsConfig>,
     etag: &'a HeaderValue,
     last_modified: &'a HeaderValue,
@@ -233,8 +234,8 @@ struct Fields<'a> {
     content_length: &'a HeaderValue,
 }
 
-impl Fields<'_> {
-    /// The 200 and 304 blocks, in the order `handler::present` sends fields.
+impl HeadValues<'_> {
+    /// The 200 block and the validators block (a whole 304), fields in the order they are sent.
     fn blocks(&self) -> (Arc<FixedHeaders>, Arc<FixedHeaders>) {
         let mut fields = Vec::with_capacity(8);
         if let Some(cors) = self.cors {
@@ -244,10 +245,10 @@ impl Fields<'_> {
         fields.push((ETAG, self.etag.clone()));
         fields.push((LAST_MODIFIED, self.last_modified.clone()));
         fields.push((CACHE_CONTROL, self.cache_control.clone()));
-        let not_modified = FixedHeaders::new(fields.clone());
+        let validators = FixedHeaders::new(fields.clone());
         fields.push((ACCEPT_RANGES, HeaderValue::from_static("bytes")));
         fields.push((CONTENT_TYPE, self.content_type.clone()));
         fields.push((CONTENT_LENGTH, self.content_length.clone()));
-        (Arc::new(FixedHeaders::new(fields)), Arc::new(not_modified))
+        (Arc::new(FixedHeaders::new(fields)), Arc::new(validators))
     }
 }
