@@ -296,14 +296,19 @@ def freshness(root, work):
               f"{r['p99_ms']:>8.2f}")
 
 
+def write_distinct_segments(directory, count, period):
+    """`count` files s{i}.ts of SEG_BYTES, each a distinct rotation of one random block."""
+    os.makedirs(directory)
+    block = os.urandom(SEG_BYTES)
+    for i in range(count):
+        with open(os.path.join(directory, f"s{i}.ts"), "wb") as f:
+            f.write(block[i % period:] + block[:i % period])
+
+
 def memory(work):
     big = os.path.join(work, "big")
     count = 400 if QUICK else 1600  # x 1.3 MB = 0.5 / 2.1 GB
-    os.makedirs(big)
-    block = os.urandom(SEG_BYTES)
-    for i in range(count):
-        with open(os.path.join(big, f"s{i}.ts"), "wb") as f:
-            f.write(block[i % 997:] + block[:i % 997])
+    write_distinct_segments(big, count, 997)
     script = wrk_script(work, "big", [f"/s{i}.ts" for i in range(count)])
     server = Origin("hls-origin-mem", big, work, budget="256MiB")
     try:
@@ -321,11 +326,7 @@ def cold(work):
     """4.2 GB of distinct 1.3 MB segments through a 256 MiB cache, requests spread evenly."""
     root = os.path.join(work, "cold")
     count = 400 if QUICK else 3200
-    os.makedirs(root)
-    block = os.urandom(SEG_BYTES)
-    for i in range(count):
-        with open(os.path.join(root, f"s{i}.ts"), "wb") as f:
-            f.write(block[i % 1009:] + block[:i % 1009])
+    write_distinct_segments(root, count, 1009)
     script = wrk_script(work, "cold", [f"/s{i}.ts" for i in range(count)])
     makers = [("(a) hls-origin hyper, read into RAM", lambda: Origin("cold-a", root, work, driver="hyper", zero_copy=False)),
               ("(b) hls-origin native, sendfile", lambda: Origin("cold-b", root, work)),

@@ -66,8 +66,6 @@ pub struct FileEntry {
     pub content_type: HeaderValue,
     /// `Cache-Control`.
     pub cache_control: HeaderValue,
-    /// `Content-Length` of the whole file.
-    pub content_length: HeaderValue,
     /// CORS fields, when on.
     pub cors: Option<CorsConfig>,
     /// Every field of a 200 with the whole body, in wire form.
@@ -120,7 +118,6 @@ impl FileEntry {
         let (ok_head, validators_head) = values.blocks();
         FileEntry {
             etag,
-            content_length,
             cors: self.cors.clone(),
             ok_head,
             validators_head,
@@ -208,7 +205,6 @@ fn finish_entry(
         last_modified,
         content_type,
         cache_control,
-        content_length,
         cors: policy.cors.clone(),
         ok_head,
         validators_head,
