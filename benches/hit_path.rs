@@ -7,10 +7,11 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hls_origin::config::Config;
-use hls_origin::driver::head::{self, Connection, Head};
-use hls_origin::fields::{Fields, Target};
-use hls_origin::handler::{self, RequestHead};
+use hls_origin::native_driver::head::{self, Connection, Head};
 use hls_origin::path::NormPath;
+use hls_origin::request::RequestHead;
+use hls_origin::request::{Fields, Target};
+use hls_origin::respond::Respond;
 use hls_origin::state::AppState;
 use http::{HeaderMap, HeaderValue, Method};
 
@@ -36,18 +37,17 @@ fn hits(c: &mut Criterion) {
     for (name, path) in [("playlist_hit", "/index.m3u8"), ("segment_hit", "/seg.ts")] {
         let target = Target::origin_form(path).unwrap();
         let head = RequestHead { remote: None, method: &get, target, headers: fields };
-        rt.block_on(handler::handle(&state, head));
-        c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) }));
+        rt.block_on(state.handler.respond(head));
+        c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(state.handler.respond(head).await) }));
     }
     let target = Target::origin_form("/index.m3u8").unwrap();
-    let plan =
-        rt.block_on(handler::handle(&state, RequestHead { remote: None, method: &get, target, headers: fields }));
+    let plan = rt.block_on(state.handler.respond(RequestHead { remote: None, method: &get, target, headers: fields }));
     let etag = plan.header_map()["etag"].clone();
     let mut conditional = headers.clone();
     conditional.insert("if-none-match", etag);
     let head = RequestHead { remote: None, method: &get, target, headers: Fields::Map(&conditional) };
     c.bench_function("playlist_304", |b| {
-        b.to_async(&rt).iter(|| async { black_box(handler::handle(&state, head).await) })
+        b.to_async(&rt).iter(|| async { black_box(state.handler.respond(head).await) })
     });
     // What the native driver does per request, short of the socket: parse the head, handle it,
     // render the response head.
@@ -62,7 +62,7 @@ fn hits(c: &mut Criterion) {
                 let mut uri = None;
                 let target = head::target(p.target, &mut uri).unwrap();
                 let req = RequestHead { remote: None, method: &p.method, target, headers: p.fields() };
-                let plan = handler::handle(state, req).await;
+                let plan = state.handler.respond(req).await;
                 out.clear();
                 head::render((&plan).into(), b"Sat, 21 Nov 2026 08:00:00 GMT", Connection::KeepAlive, &mut out);
                 black_box(out.len());

@@ -4,7 +4,7 @@
 
 use http::header::{HeaderName, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
 
-use crate::fields::Fields;
+use crate::request::Fields;
 
 /// The validators of the selected representation.
 #[derive(Clone, Copy, Debug)]

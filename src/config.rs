@@ -1,5 +1,8 @@
 //! The configuration file: a raw serde mirror of the TOML (unknown keys rejected) validated once
-//! into an immutable [`Config`] with typed fields. Owns every default; must not read media files.
+//! into an immutable [`Config`] with typed fields, split into the keys fixed at start
+//! ([`Startup`]: listeners, root, timeouts, cache sizing) and the keys read per request
+//! ([`Policy`], shared behind one `Arc` so a reload can swap it whole). Owns every default; must
+//! not read media files.
 
 mod raw;
 mod retention;
@@ -12,6 +15,7 @@ pub use secure::RequiredHeader;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -21,21 +25,15 @@ use http::HeaderValue;
 pub struct Config {
     /// The file this was loaded from (for messages); empty for built-in configs (`demo`).
     pub source: PathBuf,
-    /// `[server]`.
-    pub server: ServerConfig,
-    /// `[cache]`.
-    pub cache: CacheConfig,
-    /// `[http]`.
-    pub http: HttpConfig,
-    /// `[secure_link]`, absent when no path needs a signature.
-    pub secure_link: Option<crate::secure_link::SecureLink>,
-    /// `[retention]`, absent when hls-origin must never delete anything.
-    pub retention: Option<RetentionConfig>,
+    /// Keys fixed at start: changing one needs a restart.
+    pub startup: Startup,
+    /// Keys read per request: what a reload may change, swapped as one value.
+    pub policy: Arc<Policy>,
 }
 
-/// `[server]`: listeners, the media root and connection limits.
+/// Keys fixed at start: `[server]`'s listeners, root, timeouts and driver, and `[cache]`.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct Startup {
     /// Addresses to listen on (`listen`).
     pub listen: Vec<SocketAddr>,
     /// The directory the packager writes into (`root`), as configured.
@@ -46,16 +44,29 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// On SIGTERM/SIGINT, in-flight responses get this long to finish (`shutdown_grace`, 10s).
     pub shutdown_grace: Duration,
-    /// One log line per request (`access_log`, default true).
-    pub access_log: bool,
-    /// Only requests carrying this header are served (`require_header`); the CDN adds it.
-    pub require_header: Option<RequiredHeader>,
     /// Which HTTP/1.x implementation serves connections (`http1_driver`, default native).
     pub http1_driver: Http1Driver,
     /// Large files not in the RAM cache are sent from disk (`zero_copy`, default true).
     pub zero_copy: bool,
     /// What counts as large (`zero_copy_min_size`, default 256KiB).
     pub zero_copy_min_bytes: u64,
+    /// `[cache]`.
+    pub cache: CacheConfig,
+}
+
+/// Keys read per request (and by retention's thread).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// One log line per request (`server.access_log`, default true).
+    pub access_log: bool,
+    /// Only requests carrying this header are served (`server.require_header`); the CDN adds it.
+    pub require_header: Option<RequiredHeader>,
+    /// `[http]`.
+    pub http: HttpConfig,
+    /// `[secure_link]`, absent when no path needs a signature.
+    pub secure_link: Option<crate::secure_link::SecureLink>,
+    /// `[retention]`, absent when hls-origin must never delete anything.
+    pub retention: Option<RetentionConfig>,
 }
 
 /// The HTTP/1.x connection driver.
@@ -63,7 +74,7 @@ pub struct ServerConfig {
 pub enum Http1Driver {
     /// hyper (HTTP/1.1 and h2c).
     Hyper,
-    /// The native driver (`src/driver.rs`); h2c connections still go to hyper.
+    /// The native driver (`native_driver`); h2c connections still go to hyper.
     Native,
 }
 

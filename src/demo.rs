@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
+use crate::app::App;
 use crate::config::Config;
-use crate::state::AppState;
-use crate::{process, server};
+use crate::process;
 
 /// The stream's path below the root.
 pub const STREAM_DIR: &str = "live/demo";
@@ -22,13 +22,17 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     std::fs::create_dir_all(&stream).with_context(|| format!("creating {}", stream.display()))?;
     let writer = writer::Writer::start(stream)?;
     let config = Config::with_defaults(root.clone(), listen);
-    let listeners = server::bind(&config.server.listen).await?;
-    for l in &listeners {
-        tracing::info!("demo stream: http://{}/{STREAM_DIR}/index.m3u8", l.local_addr()?);
-    }
-    let state = AppState::new(config)?;
-    let result = server::serve(listeners, state, process::shutdown_signal()).await;
+    let result = match App::start(config).await {
+        Ok(app) => {
+            for addr in app.local_addrs().unwrap_or_default() {
+                tracing::info!("demo stream: http://{addr}/{STREAM_DIR}/index.m3u8");
+            }
+            app.run(process::shutdown_signal()).await
+        }
+        Err(e) => Err(e),
+    };
     writer.stop();
+    // Whether the demo ran or could not bind, it leaves nothing behind.
     if let Err(e) = std::fs::remove_dir_all(&root) {
         tracing::warn!("could not remove {}: {e}", root.display());
     }

@@ -1,6 +1,15 @@
-//! The request handler: one function from a request head to a [`ResponsePlan`]. `decide` turns
-//! the request into an [`Outcome`] or a [`RequestError`]; `present` is the only place that maps
-//! those to status codes and headers. Must not do socket I/O.
+//! The media handler: the [`Respond`] implementation of the public listeners, from a request
+//! head to a [`ResponsePlan`]. `decide` turns the request into an [`Outcome`] or a
+//! [`RequestError`], reading top to bottom:
+//!
+//! 1. head limits (414/431), `require_header` (403), method (405; OPTIONS → preflight);
+//! 2. path normalisation (400), then secure_link on protected paths (403/410) before any file
+//!    access; scratch files, dot-files and directories are 404;
+//! 3. the store lookup (404/403/503/500), a protected playlist's children signed;
+//! 4. conditionals (304/412), then Range (206/416); the stream's usage marks the response.
+//!
+//! `present` is the only place that maps outcomes and errors to status codes and headers.
+//! Must not do socket I/O.
 
 mod present;
 mod signing;
@@ -12,31 +21,24 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::conditional::{self, Precondition, Validators};
-use crate::fields::{Fields, Target};
+use crate::config::{Policy, RequiredHeader};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::range::{self, ByteRange, RangeDecision};
-use crate::retention::ReadGuard;
+use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
+use crate::respond::{Refusal, Respond};
 use crate::secure_link::{self, Verdict};
-use crate::state::AppState;
-use crate::store::{FileEntry, Lookup};
+use crate::store::{FileEntry, Lookup, Store};
+use crate::usage::{ReadGuard, Usage};
 
-/// Longest request target accepted (414 beyond).
-pub const MAX_TARGET_BYTES: usize = 8 * 1024;
-/// Largest total of header names and values accepted (431 beyond).
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// The parts of a request the handler reads, whatever library parsed them.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestHead<'a> {
-    /// The client's address (`$remote_addr`).
-    pub remote: Option<std::net::IpAddr>,
-    /// Method.
-    pub method: &'a Method,
-    /// Request target.
-    pub target: Target<'a>,
-    /// Header fields.
-    pub headers: Fields<'a>,
+/// Answers media requests from the store. Holds only what a request reads.
+pub struct MediaHandler {
+    /// The media root and its cache.
+    pub store: Store,
+    /// Stream usage, marked for every file response.
+    pub usage: Arc<Usage>,
+    /// The per-request settings.
+    pub policy: Arc<Policy>,
 }
 
 /// A successful decision.
@@ -53,7 +55,7 @@ pub enum Outcome {
         /// HEAD: the same headers, no body.
         head_only: bool,
         /// Keeps the stream from eviction while the response is sent.
-        guard: Option<ReadGuard>,
+        guard: ReadGuard,
     },
 }
 
@@ -102,86 +104,99 @@ pub enum RequestError {
     Internal(std::io::Error),
 }
 
-/// The answer to a request head a driver could not accept (400, or 431 for an oversized head);
-/// the connection is closed after it.
-pub fn refuse(state: &AppState, status: http::StatusCode) -> ResponsePlan {
-    let error = if status == http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
-        RequestError::HeadersTooLarge
-    } else {
-        RequestError::Malformed
-    };
-    present::error(error, state.config.http.cors.as_ref(), false)
-}
-
-/// Handles one request.
-pub async fn handle(state: &AppState, req: RequestHead<'_>) -> ResponsePlan {
-    let cors = state.config.http.cors.as_ref();
-    match decide(state, req).await {
-        Ok(outcome) => present::outcome(outcome, cors, req.headers),
-        Err(error) => present::error(error, cors, req.method == Method::HEAD),
-    }
-}
-
-async fn decide(state: &AppState, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
-    check_limits(req)?;
-    if let Some(required) = &state.config.server.require_header {
-        if !required.is_present(req.headers) {
-            return Err(RequestError::NotAuthorized);
+impl Respond for MediaHandler {
+    async fn respond<'a>(&'a self, req: RequestHead<'a>) -> ResponsePlan {
+        let cors = self.policy.http.cors.as_ref();
+        match self.decide(req).await {
+            Ok(outcome) => present::outcome(outcome, cors, req.headers),
+            Err(error) => present::error(error, cors, req.method == Method::HEAD),
         }
     }
-    let head_only = match *req.method {
-        Method::GET => false,
-        Method::HEAD => true,
-        Method::OPTIONS => return Ok(Outcome::Preflight),
-        _ => return Err(RequestError::MethodNotAllowed),
-    };
-    let path = NormPath::parse(req.target.path).map_err(RequestError::BadPath)?;
-    // As nginx's `if ($secure_link = "")` runs before any file access: 403/410 first.
-    let signed = check_signature(state, req, &path)?;
-    // Dot-files (markers, editor files) and ffmpeg's `*.tmp` scratch files are never content;
-    // a path ending in `/` is a directory, and directories are never listed.
-    if path.is_hidden() || path.is_directory() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp")) {
-        return Err(RequestError::NotFound);
+
+    fn refuse(&self, why: Refusal) -> ResponsePlan {
+        let error = match why {
+            Refusal::HeadTooLarge => RequestError::HeadersTooLarge,
+            Refusal::Malformed => RequestError::Malformed,
+        };
+        present::error(error, self.policy.http.cors.as_ref(), false)
     }
-    let mut entry = match state.store.lookup(&path).await.map_err(RequestError::Internal)? {
-        Lookup::Found(entry) => entry,
-        Lookup::NotFound => return Err(RequestError::NotFound),
-        Lookup::Forbidden => return Err(RequestError::Forbidden),
-        Lookup::Busy => return Err(RequestError::Busy),
-    };
-    if let (Some(until), Some(link)) = (signed, &state.config.secure_link) {
-        if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
-            let parent = secure_link::Request {
-                path: &path,
-                query: req.target.query.unwrap_or(""),
-                headers: req.headers,
-                remote: req.remote,
-            };
-            entry = signing::signed_playlist(&entry, link, parent, until, unix_now());
-        }
+
+    fn logs_access(&self) -> bool {
+        self.policy.access_log
     }
-    let part = select_part(&entry, req.headers)?;
-    let guard = state.retention.as_ref().and_then(|r| r.begin_read(&path));
-    Ok(Outcome::File { entry, part, head_only, guard })
 }
 
-/// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an unprotected
-/// path.
-fn check_signature(
-    state: &AppState,
-    req: RequestHead<'_>,
-    path: &NormPath,
-) -> Result<Option<Option<i64>>, RequestError> {
-    let Some(link) = state.config.secure_link.as_ref().filter(|l| l.protects(path)) else {
-        return Ok(None);
-    };
-    let request =
-        secure_link::Request { path, query: req.target.query.unwrap_or(""), headers: req.headers, remote: req.remote };
-    match link.verify(request, unix_now()) {
-        Verdict::Valid { until } => Ok(Some(until)),
-        Verdict::Invalid => Err(RequestError::NotAuthorized),
-        Verdict::Expired => Err(RequestError::LinkExpired),
+impl MediaHandler {
+    async fn decide(&self, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
+        check_limits(req)?;
+        if let Some(required) = &self.policy.require_header {
+            if !is_present(required, req.headers) {
+                return Err(RequestError::NotAuthorized);
+            }
+        }
+        let head_only = match *req.method {
+            Method::GET => false,
+            Method::HEAD => true,
+            Method::OPTIONS => return Ok(Outcome::Preflight),
+            _ => return Err(RequestError::MethodNotAllowed),
+        };
+        let path = NormPath::parse(req.target.path).map_err(RequestError::BadPath)?;
+        // As nginx's `if ($secure_link = "")` runs before any file access: 403/410 first.
+        let signed = self.check_signature(req, &path)?;
+        // Scratch and dot-files are never content; a path ending in `/` is a directory, and
+        // directories are never listed.
+        if crate::media::is_scratch(&path) || path.is_directory() {
+            return Err(RequestError::NotFound);
+        }
+        let mut entry = match self.store.lookup(&path).await.map_err(RequestError::Internal)? {
+            Lookup::Found(entry) => entry,
+            Lookup::NotFound => return Err(RequestError::NotFound),
+            Lookup::Forbidden => return Err(RequestError::Forbidden),
+            Lookup::Busy => return Err(RequestError::Busy),
+        };
+        if let (Some(until), Some(link)) = (signed, &self.policy.secure_link) {
+            if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
+                let parent = secure_link::Request {
+                    path: &path,
+                    query: req.target.query.unwrap_or(""),
+                    headers: req.headers,
+                    remote: req.remote,
+                };
+                entry = signing::signed_playlist(&entry, link, parent, until, unix_now());
+            }
+        }
+        let part = select_part(&entry, req.headers)?;
+        let guard = self.usage.begin_read(&path);
+        Ok(Outcome::File { entry, part, head_only, guard })
     }
+
+    /// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an
+    /// unprotected path.
+    fn check_signature(&self, req: RequestHead<'_>, path: &NormPath) -> Result<Option<Option<i64>>, RequestError> {
+        let Some(link) = self.policy.secure_link.as_ref().filter(|l| l.protects(path)) else {
+            return Ok(None);
+        };
+        let request = secure_link::Request {
+            path,
+            query: req.target.query.unwrap_or(""),
+            headers: req.headers,
+            remote: req.remote,
+        };
+        match link.verify(request, unix_now()) {
+            Verdict::Valid { until } => Ok(Some(until)),
+            Verdict::Invalid => Err(RequestError::NotAuthorized),
+            Verdict::Expired => Err(RequestError::LinkExpired),
+        }
+    }
+}
+
+/// Does the request carry the required header with exactly the configured value (compared in
+/// constant time)?
+fn is_present(required: &RequiredHeader, headers: Fields<'_>) -> bool {
+    let expected = &required.value.0;
+    headers
+        .get_all(required.name.as_str())
+        .any(|v| v.len() == expected.len() && v.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
 }
 
 fn unix_now() -> i64 {

@@ -2,65 +2,63 @@
 //! into, to a CDN.
 //!
 //! # Module map
-//! - [`cli`]: the command line. [`config`]: the TOML file, validated once into [`config::Config`].
-//! - [`allocator`]: one glibc tunable set at start (the only `unsafe`).
-//! - [`server`]: the connection driver (hyper, HTTP/1.1 + h2c): timeouts, limits, access log,
-//!   graceful shutdown. [`driver`]: the native HTTP/1.x driver (`server.http1_driver =
-//!   "native"`), rendering the same plans. [`process`]: open-file limit and signals.
-//! - [`fields`]: the request target and header fields as either driver parsed them (the native
-//!   driver's are borrowed from its read buffer, never copied).
-//! - [`handler`]: request → [`plan::ResponsePlan`]; the only place that picks status codes.
-//!   Pure helpers: [`path`] (nginx-style `$uri` normalisation), [`media`] (content types,
-//!   Cache-Control), [`playlist`] (RFC 8216 facts), [`range`] (RFC 9110 §14), [`conditional`]
-//!   (RFC 9110 §13).
-//! - [`store`]: the RAM cache of file versions (moka, tiered validity, byte budget, a per-thread
-//!   memo in front for small hot entries) and all file I/O of the request path, on the blocking
-//!   pool, confined to the root.
-//! - [`watcher`]: inotify events → store changes (playlists replaced on rename, misses and
-//!   removed files invalidated, rescans after lost events).
-//! - [`retention`]: the on-disk side — an index of stream directories, stale-stream cleanup,
-//!   spec-aware segment retention, LRU eviction to `max_disk`, orphan removal.
-//! - [`secure_link`]: nginx-compatible signed URLs (MD5 and HMAC) and playlists that sign their
-//!   children.
-//! - [`demo`]: a built-in live stream for first-time users.
+//! Each layer depends only on the ones above it; `docs/architecture.md` draws the flows.
 //!
-//! # Request flow
-//! 1. [`server::run`] accepts a connection; the native driver ([`driver`]) parses the request
-//!    head with httparse (hyper does for `http1_driver = "hyper"` and for every h2c
-//!    connection). Heads it cannot accept get 400/431 from [`handler::refuse`].
-//! 2. [`handler::handle`] checks the head's size (414/431), `require_header` (403) and the
-//!    method (405, OPTIONS → preflight).
-//! 3. [`path::NormPath::parse`] normalises the path (400 for bad encoding, NUL, escapes);
-//!    [`secure_link`] checks protected paths (403/410) before any file access; dot files,
-//!    `*.tmp` and directories are 404.
-//! 4. [`store::Store::lookup`] answers from the per-thread memo or the cache; on a miss (one
-//!    read for N concurrent requests) it opens the file beneath the root (`openat2` +
-//!    `RESOLVE_BENEATH`) and either reads it whole into `Bytes`, checks it was not torn and
-//!    builds a [`store::FileEntry`] with every header precomputed, or — large files with
-//!    `zero_copy` — keeps only the open file.
-//! 5. [`conditional::evaluate`] (304/412), then [`range::decide`] (206/416); a protected
-//!    playlist gets its children signed (memoised per version and bucket).
-//! 6. `handler::present` turns the outcome into a [`plan::ResponsePlan`] — for a 200 or 304 the
-//!    entry's header block, formatted when it was cached; the driver renders it (one `write` for
-//!    a small body, `writev`, or `sendfile` for a file body) and [`retention`] sees the read.
+//! - Pure pieces (no I/O): [`path`] (nginx-style `$uri` normalisation), [`media`] (kinds,
+//!   content types, the one scratch-file rule), [`playlist`] (RFC 8216 facts), [`range`]
+//!   (RFC 9110 §14), [`conditional`] (RFC 9110 §13), [`request`] (the request head either
+//!   driver hands over, and every head-size limit), [`plan`] (the response plan drivers
+//!   render), [`usage`] (per-stream reads in flight and last read), [`secure_link`]
+//!   (nginx-compatible signed URLs).
+//! - [`config`]: the TOML file, validated once into keys fixed at start and a per-request
+//!   [`config::Policy`]. [`headers`]: which header fields every response carries.
+//!   [`respond`]: the [`respond::Respond`] seam drivers call, refusals, the access line.
+//!   [`net`]: binding and THE accept loop — admission, watchdog, stop signal, drain.
+//! - [`store`]: the RAM cache of file versions and all file I/O of the request path, on the
+//!   blocking pool, confined to the root. [`watcher`]: inotify → store changes, published to
+//!   subscribers. [`retention`]: the on-disk side, a subscriber of the watcher.
+//! - [`handler`]: the media [`respond::Respond`]er, request → plan; the only place that picks
+//!   status codes.
+//! - [`native_driver`] (httparse, `write`/`sendfile`) and [`hyper_driver`] (hyper, HTTP/1.1 and
+//!   h2c): HTTP on a connection the accept loop hands them.
+//! - [`state`], [`app`] (the one assembly: `serve`, `demo` and the tests call it), [`process`]
+//!   (open-file limit, signals), [`cli`], [`allocator`], [`demo`].
+//!
+//! # Request flow (a playlist hit)
+//! 1. [`net::serve`] accepts, admits and wraps the socket under the watchdog; the configured
+//!    driver parses the head (414/431/400 refusals go to [`respond::Respond::refuse`]).
+//! 2. [`handler::MediaHandler`] checks limits, `require_header`, method, path (400), signature
+//!    (403/410), scratch files (404), then asks [`store::Store::lookup`].
+//! 3. The store answers from a per-thread memo or moka; a miss reads the file once for all
+//!    concurrent requests, beneath the root (`openat2` + `RESOLVE_BENEATH`), checks it was not
+//!    torn and builds a [`store::FileEntry`] with every header block precomputed.
+//! 4. Conditionals (304/412), Range (206/416); [`usage::Usage::begin_read`] marks the stream.
+//! 5. `handler::present` maps the outcome to a [`plan::ResponsePlan`]; the driver writes the
+//!    entry's header block and body (one `write`, `writev`, or `sendfile` for a file body) and
+//!    [`respond::finish`] writes the access line.
 
 pub mod allocator;
+pub mod app;
 pub mod cli;
 pub mod conditional;
 pub mod config;
 pub mod demo;
-pub mod driver;
-pub mod fields;
 pub mod handler;
+pub mod headers;
+pub mod hyper_driver;
 pub mod media;
+pub mod native_driver;
+pub mod net;
 pub mod path;
 pub mod plan;
 pub mod playlist;
 pub mod process;
 pub mod range;
+pub mod request;
+pub mod respond;
 pub mod retention;
 pub mod secure_link;
-pub mod server;
 pub mod state;
 pub mod store;
+pub mod usage;
 pub mod watcher;

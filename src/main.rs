@@ -1,12 +1,13 @@
-//! The `hls-origin` binary: parse the command line, set up logging, load the config, bind, run,
-//! and map errors to exit codes (78 = bad config, as sysexits' EX_CONFIG).
+//! The `hls-origin` binary: parse the command line, set up logging, load the config, call the
+//! one assembly (`app::run`), and map errors to exit codes (78 = bad config, as sysexits'
+//! EX_CONFIG).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use hls_origin::cli::{Cli, Command};
 use hls_origin::config::Config;
-use hls_origin::{demo, process, server, state::AppState};
+use hls_origin::{app, demo, process};
 
 const EX_CONFIG: u8 = 78;
 
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
             Err(e) => config_error(&e),
         },
         Command::Serve { config } => match Config::load(&config) {
-            Ok(config) => exit(runtime().and_then(|rt| rt.block_on(serve(config)))),
+            Ok(config) => exit(runtime().and_then(|rt| rt.block_on(app::run(config, process::shutdown_signal())))),
             Err(e) => config_error(&e),
         },
         Command::Sign { config, path, ttl, remote_addr } => match Config::load(&config) {
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
 }
 
 fn sign(config: &Config, path: &str, ttl: u64, remote: Option<std::net::IpAddr>) -> ExitCode {
-    let Some(link) = &config.secure_link else {
+    let Some(link) = &config.policy.secure_link else {
         eprintln!(
             "error: config {}: key `secure_link`: the section is missing; nothing to sign with",
             config.source.display()
@@ -53,16 +54,6 @@ fn sign(config: &Config, path: &str, ttl: u64, remote: Option<std::net::IpAddr>)
             ExitCode::from(2)
         }
     }
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    process::raise_open_file_limit();
-    let listeners = server::bind(&config.server.listen).await?;
-    let state = AppState::new(config)?;
-    if let Some(watcher) = state.watcher.clone() {
-        tokio::spawn(process::on_hangup(move || watcher.rescan()));
-    }
-    server::serve(listeners, state, process::shutdown_signal()).await
 }
 
 /// One worker per CPU the process may run on; with a single CPU (a 1-vCPU VM, a cpuset, a

@@ -1,11 +1,7 @@
-//! Media kinds by file extension: content type and Cache-Control policy. Pure; must not read
-//! files (playlist facts arrive as a [`PlaylistInfo`]).
+//! Media kinds by file extension and the one rule for which names are never content. Pure;
+//! must not read files (response headers per kind are `headers`' business).
 
-use std::time::Duration;
-
-use http::HeaderValue;
-
-use crate::playlist::PlaylistInfo;
+use crate::path::NormPath;
 
 /// What a served file is, decided from its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,36 +63,21 @@ impl MediaKind {
     }
 }
 
-/// The `Cache-Control` value for a file of this kind.
-///
-/// - A live media playlist may change every target duration; RFC 8216 §6.2.2 has clients reload
-///   it no sooner than half of it after an unchanged reload, so a CDN holding it longer than half
-///   the target duration would make players fall behind. We send `floor(target / 2)` seconds.
-/// - A VOD playlist (`EXT-X-ENDLIST` or `PLAYLIST-TYPE:VOD`, §4.3.3.4–5) never changes again, and
-///   segments and init sections never change once complete: `immutable_max_age`.
-/// - A playlist without a target duration (a master playlist) gets one second, so that a
-///   restarted encoder with a new ladder is picked up at once while a CDN still collapses load.
-/// - Anything else is revalidated each time.
-pub fn cache_control(kind: MediaKind, playlist: Option<&PlaylistInfo>, immutable_max_age: Duration) -> HeaderValue {
-    let immutable = || HeaderValue::from_str(&format!("public, max-age={}", immutable_max_age.as_secs()));
-    let value = match (kind, playlist) {
-        (MediaKind::Playlist, Some(p)) if p.ended => immutable(),
-        (MediaKind::Playlist, Some(PlaylistInfo { target_duration: Some(t), .. })) => {
-            HeaderValue::from_str(&format!("public, max-age={}", t / 2))
-        }
-        (MediaKind::Playlist, _) => Ok(HeaderValue::from_static("public, max-age=1")),
-        (MediaKind::Other | MediaKind::Key, _) => Ok(HeaderValue::from_static("no-cache")),
-        _ => immutable(),
-    };
-    // Every value above is ASCII digits and fixed text, always a valid header value.
-    value.unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+/// A scratch file name: ffmpeg writes `name.tmp` and renames it into place (the `.tmp` suffix,
+/// any case). Never served, never tracked, never counted as a stream's content.
+pub fn is_tmp_name(name: &str) -> bool {
+    name.len() > 4 && name.is_char_boundary(name.len() - 4) && name[name.len() - 4..].eq_ignore_ascii_case(".tmp")
+}
+
+/// A path that is never content: a dot-file anywhere in it (markers such as `.complete`, editor
+/// files) or a scratch file. Answered 404 and never tracked by the watcher.
+pub fn is_scratch(path: &NormPath) -> bool {
+    path.is_hidden() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DAY: Duration = Duration::from_secs(86_400);
 
     #[test]
     fn kinds_and_types() {
@@ -113,23 +94,11 @@ mod tests {
     }
 
     #[test]
-    fn live_playlist_max_age_is_at_most_half_the_target() {
-        for t in 1..20u64 {
-            let info = PlaylistInfo { target_duration: Some(t), ended: false, master: false };
-            let v = cache_control(MediaKind::Playlist, Some(&info), DAY);
-            let age: u64 = v.to_str().unwrap().rsplit('=').next().unwrap().parse().unwrap();
-            assert!(age * 2 <= t, "target {t} -> {v:?}");
+    fn scratch_names() {
+        assert!(is_tmp_name("seg3.ts.tmp") && is_tmp_name("index.m3u8.TMP"));
+        assert!(!is_tmp_name(".tmp") && !is_tmp_name("a.ts") && !is_tmp_name("tmp"));
+        for (p, scratch) in [("/a/seg.ts.tmp", true), ("/a/.complete", true), ("/.x/a.ts", true), ("/a/b.ts", false)] {
+            assert_eq!(is_scratch(&NormPath::parse(p).unwrap()), scratch, "{p}");
         }
-    }
-
-    #[test]
-    fn vod_and_segments_are_long() {
-        let vod = PlaylistInfo { target_duration: Some(6), ended: true, master: false };
-        assert_eq!(cache_control(MediaKind::Playlist, Some(&vod), DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::TsSegment, None, DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::Mp4, None, DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::Other, None, DAY), "no-cache");
-        let master = PlaylistInfo { target_duration: None, ended: false, master: true };
-        assert_eq!(cache_control(MediaKind::Playlist, Some(&master), DAY), "public, max-age=1");
     }
 }

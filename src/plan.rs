@@ -18,9 +18,9 @@ pub struct ResponsePlan {
     pub headers: HeaderMap,
     /// The body; empty for HEAD, 304 and preflights.
     pub body: Body,
-    /// Marks the response in flight for disk retention until the driver drops it (after the
+    /// Marks the response in flight for its stream until the driver drops it (after the
     /// body has been handed to the socket).
-    pub guard: Option<crate::retention::ReadGuard>,
+    pub guard: Option<crate::usage::ReadGuard>,
 }
 
 /// A response body: bytes in RAM, or a range of an open file (sent with `sendfile` by the

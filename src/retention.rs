@@ -1,26 +1,27 @@
 //! Disk retention: keeps the media root from growing without bound. One thread owns an index of
 //! the tree (walked once at start, then fed by the watcher's events and by served requests) and
 //! deletes stale streams, evicts least-recently-used streams beyond `max_disk`, removes segments
-//! that outlived their availability window, and at start removes orphaned encodes. Must not
-//! delete anything outside the root, through a symlink, or while a stream is written or read.
+//! that outlived their availability window, and at start removes orphaned encodes. Reads come
+//! from stream usage; its own deletions go back to the store through the watcher's change
+//! queue. Must not delete anything outside the root, through a symlink, or while a stream is
+//! written or read; must not touch the store.
 
 mod fs;
 pub mod index;
 mod policy;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use index::Index;
 
 use crate::config::RetentionConfig;
-use crate::path::NormPath;
-use crate::store::Store;
-use index::{split, Activity};
+use crate::usage::Usage;
+use crate::watcher::{ChangeTx, EventSink};
 
 /// Messages buffered for the retention thread; beyond it, events count as lost (rescan).
 const QUEUE: usize = 64 * 1024;
@@ -60,31 +61,26 @@ pub struct Retention {
 /// State shared between the handles and the thread.
 struct Shared {
     lost: AtomicBool,
-    activity: RwLock<HashMap<String, Arc<Activity>>>,
     stats: Stats,
 }
 
-/// Marks a response in flight for its stream until dropped.
-#[derive(Debug)]
-pub struct ReadGuard(Arc<Activity>);
-
-impl Drop for ReadGuard {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
+/// What the retention thread works with besides its config.
+pub struct Context {
+    /// The canonical media root.
+    pub root: PathBuf,
+    /// Stream usage: streams being read are never deleted.
+    pub usage: Arc<Usage>,
+    /// Where the thread reports its own deletions (to the store, through the watcher).
+    pub changes: ChangeTx,
 }
 
 impl Retention {
-    /// Walks the store's root (blocking: call at start-up, before serving) and starts the
-    /// retention thread.
-    pub fn start(cfg: RetentionConfig, store: Store, runtime: tokio::runtime::Handle) -> anyhow::Result<Retention> {
+    /// Walks the root (blocking: call at start-up, before serving) and starts the retention
+    /// thread.
+    pub fn start(cfg: RetentionConfig, ctx: Context) -> anyhow::Result<Retention> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let shared = Arc::new(Shared {
-            lost: AtomicBool::new(false),
-            activity: RwLock::new(HashMap::new()),
-            stats: Stats::default(),
-        });
-        let root = store.root().to_path_buf();
+        let shared = Arc::new(Shared { lost: AtomicBool::new(false), stats: Stats::default() });
+        let Context { root, usage, changes } = ctx;
         // The first walk happens before the server answers, so the first reads are recorded.
         let started = Instant::now();
         let index = fs::walk(&root, "", SystemTime::now());
@@ -94,11 +90,11 @@ impl Retention {
             index.total_bytes(),
             started.elapsed()
         );
-        let worker = Worker {
+        let mut worker = Worker {
             cfg,
             root,
-            store,
-            runtime,
+            usage,
+            changes,
             shared: Arc::clone(&shared),
             index,
             warned_at: None,
@@ -114,44 +110,33 @@ impl Retention {
         &self.shared.stats
     }
 
-    /// A file changed (path relative to the root).
-    pub fn file_changed(&self, rel: &str) {
-        self.send(Msg::File(rel.to_string()));
-    }
-
-    /// A directory appeared or disappeared.
-    pub fn dir_changed(&self, rel: &str) {
-        self.send(Msg::Dir(rel.to_string()));
-    }
-
-    /// Events were lost: walk the tree again.
-    pub fn rescan(&self) {
-        self.send(Msg::Rescan);
-    }
-
     fn send(&self, msg: Msg) {
         if self.tx.try_send(msg).is_err() {
             self.shared.lost.store(true, Ordering::Release);
         }
     }
+}
 
-    /// Records a read of `path` and marks a response in flight for its stream.
-    pub fn begin_read(&self, path: &NormPath) -> Option<ReadGuard> {
-        let (dir, _) = split(path.relative());
-        let map = self.shared.activity.read().unwrap_or_else(|p| p.into_inner());
-        let activity = Arc::clone(map.get(dir)?);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        activity.last_read_ms.store(now, Ordering::Relaxed);
-        activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        Some(ReadGuard(activity))
+/// Retention subscribes to the watcher: it stats what changed itself, once per tick.
+impl EventSink for Retention {
+    fn file_changed(&self, rel: &str) {
+        self.send(Msg::File(rel.to_string()));
+    }
+
+    fn dir_changed(&self, rel: &str) {
+        self.send(Msg::Dir(rel.to_string()));
+    }
+
+    fn rescan(&self) {
+        self.send(Msg::Rescan);
     }
 }
 
 struct Worker {
     cfg: RetentionConfig,
     root: PathBuf,
-    store: Store,
-    runtime: tokio::runtime::Handle,
+    usage: Arc<Usage>,
+    changes: ChangeTx,
     shared: Arc<Shared>,
     index: Index,
     warned_at: Option<Instant>,

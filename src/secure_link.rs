@@ -16,8 +16,8 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
-use crate::fields::Fields;
 use crate::path::NormPath;
+use crate::request::Fields;
 use template::{Template, Values, Var};
 
 /// A secret that never appears in logs or `Debug` output.

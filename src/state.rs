@@ -1,19 +1,27 @@
-//! The state shared by every request: the validated config and the file store. Built once at
-//! start; must not hold per-connection data.
+//! The state shared by every request and every background task: the validated config, the file
+//! store, stream usage, the media handler, and handles on the watcher and retention. Built once
+//! at start by `app`; must not hold per-connection data.
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::retention::Retention;
-use crate::store::{HeaderPolicy, Store, StoreSettings, Validity};
-use crate::watcher::{self, WatcherHandle};
+use crate::handler::MediaHandler;
+use crate::headers::HeaderPolicy;
+use crate::retention::{self, Retention};
+use crate::store::{Store, StoreSettings, Validity};
+use crate::usage::Usage;
+use crate::watcher::{self, EventSink, WatcherHandle};
 
-/// Everything a request handler needs, immutable after start.
+/// Everything the server runs on, immutable after start.
 pub struct AppState {
     /// The validated configuration.
     pub config: Config,
-    /// The media root.
+    /// The media root and its RAM cache.
     pub store: Store,
+    /// Per-stream reads (retention reads it; later metrics and on-demand stop).
+    pub usage: Arc<Usage>,
+    /// The responder of the public listeners.
+    pub handler: Arc<MediaHandler>,
     /// The change watcher, `None` when inotify is unavailable.
     pub watcher: Option<WatcherHandle>,
     /// Disk retention, `None` without a `[retention]` section.
@@ -21,26 +29,39 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the media root named by the config and starts watching it (call inside a Tokio
-    /// runtime).
+    /// Opens the media root named by the config, indexes it for retention and starts watching
+    /// it (call inside a Tokio runtime).
     pub fn new(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let cache = &config.cache;
+        let (startup, policy) = (&config.startup, &config.policy);
+        let cache = &startup.cache;
         let settings = StoreSettings {
-            headers: HeaderPolicy { immutable_max_age: config.http.immutable_max_age, cors: config.http.cors.clone() },
+            headers: HeaderPolicy { immutable_max_age: policy.http.immutable_max_age, cors: policy.http.cors.clone() },
             budget_bytes: cache.memory_budget_bytes,
             validity: Validity {
                 playlist: cache.manifest_validity,
                 segment: cache.segment_validity,
                 miss: cache.miss_validity,
             },
-            zero_copy_min_bytes: config.server.zero_copy.then_some(config.server.zero_copy_min_bytes),
+            zero_copy_min_bytes: startup.zero_copy.then_some(startup.zero_copy_min_bytes),
         };
-        let store = Store::open(&config.server.root, settings)?;
-        let retention = match &config.retention {
-            Some(cfg) => Some(Retention::start(cfg.clone(), store.clone(), tokio::runtime::Handle::current())?),
+        let store = Store::open(&startup.root, settings)?;
+        let usage = Arc::new(Usage::default());
+        let (changes, queued) = watcher::change_queue();
+        let retention = match &policy.retention {
+            Some(cfg) => {
+                let ctx = retention::Context { root: store.root().to_path_buf(), usage: Arc::clone(&usage), changes };
+                Some(Retention::start(cfg.clone(), ctx)?)
+            }
             None => None,
         };
-        let watcher = watcher::start(store.clone(), retention.clone());
-        Ok(Arc::new(AppState { config, store, watcher, retention }))
+        let sinks: Vec<Arc<dyn EventSink>> =
+            retention.iter().map(|r| Arc::new(r.clone()) as Arc<dyn EventSink>).collect();
+        let watcher = watcher::start(store.clone(), queued, sinks);
+        let handler = Arc::new(MediaHandler {
+            store: store.clone(),
+            usage: Arc::clone(&usage),
+            policy: Arc::clone(&config.policy),
+        });
+        Ok(Arc::new(AppState { config, store, usage, handler, watcher, retention }))
     }
 }

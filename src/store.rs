@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::headers::HeaderPolicy;
 use crate::media::MediaKind;
 use crate::path::NormPath;
 use cache::Cached;
 pub use cache::Validity;
-pub use entry::{Content, FileEntry, HeaderPolicy, SignedMemo, CORS_EXPOSED};
+pub use entry::{Content, FileEntry, SignedMemo};
 use read::{Fill, Settle};
 
 /// The result of looking a path up.

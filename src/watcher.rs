@@ -1,6 +1,9 @@
 //! The watcher: one recursive inotify watch (notify) on the root. The callback only forwards
-//! events; one task turns them into [`Change`]s for the store, and after lost events (queue
-//! overflow, or SIGHUP) drops what may be stale and re-walks the tree. Must not read files.
+//! events; one task turns them into [`Change`]s for the store and publishes every write to the
+//! subscribed [`EventSink`]s (retention), and after lost events (queue overflow, or SIGHUP)
+//! drops what may be stale and re-walks the tree. Changes that do not come from inotify (a
+//! subscriber's own deletions) enter the same task through a [`ChangeTx`], so the store hears
+//! of everything in one order. Must not read files or name its subscribers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +14,50 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, Notify};
 
 use crate::path::NormPath;
-use crate::retention::Retention;
 use crate::store::{Change, Store};
 
 /// Events buffered between the notify thread and the reacting task; beyond it, events are
 /// dropped and handled like a kernel queue overflow.
 const QUEUE: usize = 16 * 1024;
+
+/// Receives every write below the root (paths relative to it), in the order inotify reported
+/// them. Called from the watcher's task: must not block.
+pub trait EventSink: Send + Sync {
+    /// A file was created, written, renamed or removed.
+    fn file_changed(&self, rel: &str);
+    /// A directory appeared or disappeared, or a name that may be one was renamed.
+    fn dir_changed(&self, rel: &str);
+    /// Events were lost: whatever the sink derived from them may be stale.
+    fn rescan(&self);
+}
+
+/// Reports changes the watcher cannot see coming (or must not wait for) into its queue.
+#[derive(Clone, Debug)]
+pub struct ChangeTx {
+    tx: mpsc::Sender<(NormPath, Change)>,
+}
+
+/// The receiving end of [`ChangeTx`], handed to [`start`].
+pub struct ChangeRx {
+    rx: mpsc::Receiver<(NormPath, Change)>,
+}
+
+/// A change queue: make it first, give the sender to whoever reports changes, the receiver to
+/// [`start`].
+pub fn change_queue() -> (ChangeTx, ChangeRx) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (ChangeTx { tx }, ChangeRx { rx })
+}
+
+impl ChangeTx {
+    /// Queues a change without blocking (any thread). A full queue drops it; inotify reports
+    /// the same change a moment later, and the validity timers bound the rest.
+    pub fn send(&self, path: NormPath, change: Change) {
+        if let Err(e) = self.tx.try_send((path, change)) {
+            tracing::debug!("change queue: {e}; relying on inotify and the validity timers");
+        }
+    }
+}
 
 /// A handle on the running watcher.
 #[derive(Clone)]
@@ -49,9 +90,10 @@ impl WatcherHandle {
     }
 }
 
-/// Starts watching the store's root. `None` (with a warning) when inotify is unavailable: the
-/// validity timers then bound staleness on their own.
-pub fn start(store: Store, retention: Option<Retention>) -> Option<WatcherHandle> {
+/// Starts watching the store's root, publishing to `sinks`. `None` (with a warning) when inotify
+/// is unavailable: the validity timers then bound staleness on their own, and queued changes
+/// still reach the store.
+pub fn start(store: Store, changes: ChangeRx, sinks: Vec<Arc<dyn EventSink>>) -> Option<WatcherHandle> {
     let shared = Arc::new(Shared { lost: AtomicBool::new(false), paused: AtomicBool::new(false), wake: Notify::new() });
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>(QUEUE);
     let forward = Arc::clone(&shared);
@@ -68,51 +110,61 @@ pub fn start(store: Store, retention: Option<Retention>) -> Option<WatcherHandle
     match watcher {
         Ok(watcher) => {
             tracing::info!("watching {} for changes", root.display());
-            tokio::spawn(react(watcher, rx, Targets { store, retention }, Arc::clone(&shared)));
+            let subscribers = Subscribers { store, sinks, changes };
+            tokio::spawn(react(watcher, rx, subscribers, Arc::clone(&shared)));
             Some(WatcherHandle { shared })
         }
         Err(e) => {
             tracing::warn!("cannot watch {} ({e}); playlists may be up to manifest_validity stale", root.display());
+            tokio::spawn(apply_queued(store, changes));
             None
         }
     }
 }
 
-/// Where events go: the RAM cache, and the disk index when retention is on.
-struct Targets {
+/// Where changes go: the RAM cache first, then every sink; and the queue of changes reported
+/// by others.
+struct Subscribers {
     store: Store,
-    retention: Option<Retention>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    changes: ChangeRx,
 }
 
 async fn react(
     mut watcher: RecommendedWatcher,
     mut rx: mpsc::Receiver<notify::Result<Event>>,
-    targets: Targets,
+    subscribers: Subscribers,
     shared: Arc<Shared>,
 ) {
-    let Targets { store, retention } = targets;
+    let Subscribers { store, sinks, mut changes } = subscribers;
     let root = store.root().to_path_buf();
     loop {
         tokio::select! {
             event = rx.recv() => match event {
                 Some(Ok(event)) if event.need_rescan() => shared.lost.store(true, Ordering::Release),
                 Some(Ok(event)) => {
-                    if let Some(r) = &retention {
-                        forward(r, &root, &event);
-                    }
+                    publish(&sinks, &root, &event);
                     apply(&store, &root, event).await;
                 }
                 Some(Err(e)) => tracing::warn!("watch error: {e}"),
                 None => return,
             },
+            Some((path, change)) = changes.rx.recv() => store.changed(&path, change).await,
             () = shared.wake.notified() => {}
         }
         if !shared.paused.load(Ordering::Acquire) && shared.lost.swap(false, Ordering::AcqRel) {
             watcher = rewalk(watcher, &store, &root).await;
-            if let Some(r) = &retention {
-                r.rescan();
+            for sink in &sinks {
+                sink.rescan();
             }
         }
+    }
+}
+
+/// Without inotify: queued changes still reach the store.
+async fn apply_queued(store: Store, mut changes: ChangeRx) {
+    while let Some((path, change)) = changes.rx.recv().await {
+        store.changed(&path, change).await;
     }
 }
 
@@ -178,8 +230,8 @@ async fn apply(store: &Store, root: &Path, event: Event) {
     }
 }
 
-/// Tells retention which paths changed (it stats them itself, once per tick).
-fn forward(retention: &Retention, root: &Path, event: &Event) {
+/// Tells the sinks which paths were written (retention stats them itself, once per tick).
+fn publish(sinks: &[Arc<dyn EventSink>], root: &Path, event: &Event) {
     // Only writes count: opens and reads (by players, or by retention reading playlists) must
     // never make a stream look written.
     let is_write = matches!(
@@ -189,18 +241,21 @@ fn forward(retention: &Retention, root: &Path, event: &Event) {
             | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
             | EventKind::Access(AccessKind::Close(AccessMode::Write))
     );
-    if !is_write {
+    if !is_write || sinks.is_empty() {
         return;
     }
     let is_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder));
     for p in &event.paths {
         let Some(rel) = p.strip_prefix(root).ok().and_then(Path::to_str).filter(|r| !r.is_empty()) else { continue };
         // A rename may move a whole directory: report both views, retention checks which.
-        if is_dir || matches!(event.kind, EventKind::Modify(ModifyKind::Name(_))) {
-            retention.dir_changed(rel);
-        }
-        if !is_dir {
-            retention.file_changed(rel);
+        let renamed = matches!(event.kind, EventKind::Modify(ModifyKind::Name(_)));
+        for sink in sinks {
+            if is_dir || renamed {
+                sink.dir_changed(rel);
+            }
+            if !is_dir {
+                sink.file_changed(rel);
+            }
         }
     }
 }
@@ -224,6 +279,5 @@ fn request_path(root: &Path, p: &Path, dir: bool) -> Option<NormPath> {
     let rel: PathBuf = p.strip_prefix(root).ok()?.to_path_buf();
     let rel = rel.to_str()?;
     let path = NormPath::from_fs_relative(rel, dir)?;
-    let scratch = path.is_hidden() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp"));
-    (!scratch).then_some(path)
+    (!crate::media::is_scratch(&path)).then_some(path)
 }

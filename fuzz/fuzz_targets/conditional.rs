@@ -2,7 +2,7 @@
 #![no_main]
 
 use hls_origin::conditional::{evaluate, Validators};
-use hls_origin::fields::Fields;
+use hls_origin::request::Fields;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (u8, &[u8])| {

@@ -2,7 +2,7 @@
 //! than it was given, never accepts a request that carries a body.
 #![no_main]
 
-use hls_origin::driver::head::{self, Head};
+use hls_origin::native_driver::head::{self, Head};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

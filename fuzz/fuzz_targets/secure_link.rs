@@ -35,7 +35,7 @@ fuzz_target!(|input: (bool, &str, &str)| {
     let link = link(hmac);
     let path = NormPath::parse("/a/b.ts").unwrap();
     let headers = http::HeaderMap::new();
-    let request = Request { path: &path, query, headers: hls_origin::fields::Fields::Map(&headers), remote: None };
+    let request = Request { path: &path, query, headers: hls_origin::request::Fields::Map(&headers), remote: None };
     if let Verdict::Valid { until } = link.verify(request, 1_700_000_000) {
         // Random input can only be valid by carrying the right token for its own fields.
         let _ = until;

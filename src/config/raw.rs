@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
 use serde::Deserialize;
 
 use super::units::{parse_duration, parse_size};
-use super::{CacheConfig, Config, ConfigError, CorsConfig, HttpConfig, ServerConfig};
+use super::{CacheConfig, Config, ConfigError, CorsConfig, HttpConfig, Policy, RequiredHeader, Startup};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,14 +91,16 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         tracing::warn!("config {}: section [admin] is not supported by this build yet and is ignored", file.display());
     }
     let secure_link = raw.secure_link.map(super::secure::secure_link).transpose().map_err(|(k, m)| errors.at(k, m))?;
-    Ok(Config {
-        source: file.to_path_buf(),
-        server: server(&errors, raw.server)?,
-        cache: cache(&errors, raw.cache)?,
+    let (access_log, require_header) = server_policy(&errors, &raw.server)?;
+    let cache = cache(&errors, raw.cache)?;
+    let policy = Policy {
+        access_log,
+        require_header,
         http: http(&errors, raw.http)?,
         secure_link,
         retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
-    })
+    };
+    Ok(Config { source: file.to_path_buf(), startup: startup(&errors, raw.server, cache)?, policy: Arc::new(policy) })
 }
 
 /// toml's messages name the key for unknown fields (`unknown field `x``) and show the line;
@@ -132,7 +135,18 @@ fn enclosing_table(text: &str, at: usize) -> Option<String> {
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
 }
 
-fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+/// `[server]`'s per-request keys: `access_log` and `require_header`.
+fn server_policy(errors: &Errors<'_>, raw: &RawServer) -> Result<(bool, Option<RequiredHeader>), ConfigError> {
+    let required = raw
+        .require_header
+        .as_deref()
+        .map(super::secure::required_header)
+        .transpose()
+        .map_err(|(k, m)| errors.at(k, m))?;
+    Ok((raw.access_log.unwrap_or(true), required))
+}
+
+fn startup(errors: &Errors<'_>, raw: RawServer, cache: CacheConfig) -> Result<Startup, ConfigError> {
     let listen_raw = match raw.listen {
         OneOrMany::One(s) => vec![s],
         OneOrMany::Many(v) => v,
@@ -152,7 +166,7 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
         Ok(_) => return Err(errors.at("server.root", format!("{:?} is not a directory", raw.root))),
         Err(e) => return Err(errors.at("server.root", format!("{:?}: {e}", raw.root))),
     }
-    Ok(ServerConfig {
+    Ok(Startup {
         listen,
         root,
         header_read_timeout: errors.duration(
@@ -162,7 +176,6 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
         )?,
         idle_timeout: errors.duration("server.idle_timeout", raw.idle_timeout.as_deref(), "60s")?,
         shutdown_grace: errors.duration("server.shutdown_grace", raw.shutdown_grace.as_deref(), "10s")?,
-        access_log: raw.access_log.unwrap_or(true),
         zero_copy: raw.zero_copy.unwrap_or(true),
         zero_copy_min_bytes: parse_size(raw.zero_copy_min_size.as_deref().unwrap_or("256KiB"))
             .map_err(|m| errors.at("server.zero_copy_min_size", m))?,
@@ -171,12 +184,7 @@ fn server(errors: &Errors<'_>, raw: RawServer) -> Result<ServerConfig, ConfigErr
             "native" => super::Http1Driver::Native,
             other => return Err(errors.at("server.http1_driver", format!("{other:?}: use \"hyper\" or \"native\""))),
         },
-        require_header: raw
-            .require_header
-            .as_deref()
-            .map(super::secure::required_header)
-            .transpose()
-            .map_err(|(k, m)| errors.at(k, m))?,
+        cache,
     })
 }
 
@@ -222,11 +230,11 @@ mod tests {
     #[test]
     fn defaults() {
         let c = load(&minimal("")).unwrap();
-        assert_eq!(c.cache.manifest_validity, Duration::from_millis(500));
-        assert_eq!(c.cache.segment_validity, Duration::from_secs(10));
-        assert_eq!(c.cache.memory_budget_bytes, 256 << 20);
-        assert!(c.server.access_log);
-        assert_eq!(c.http.cors.unwrap().allow_origin, "*");
+        assert_eq!(c.startup.cache.manifest_validity, Duration::from_millis(500));
+        assert_eq!(c.startup.cache.segment_validity, Duration::from_secs(10));
+        assert_eq!(c.startup.cache.memory_budget_bytes, 256 << 20);
+        assert!(c.policy.access_log);
+        assert_eq!(c.policy.http.cors.as_ref().unwrap().allow_origin, "*");
     }
 
     #[test]
@@ -269,7 +277,7 @@ mod tests {
         assert_eq!(e.key, "retention.segment_retention");
         let e = load(&minimal("[retention]\nstale_afterr = \"1m\"\n")).unwrap_err();
         assert_eq!(e.key, "retention.stale_afterr");
-        let r = load(&minimal("[retention]\nmax_disk = \"6GiB\"\n")).unwrap().retention.unwrap();
+        let r = load(&minimal("[retention]\nmax_disk = \"6GiB\"\n")).unwrap().policy.retention.clone().unwrap();
         assert_eq!(r.max_disk_bytes, Some(6 << 30));
         assert!(r.keep_vod && !r.dry_run && r.stale_after.is_none());
     }
@@ -284,7 +292,7 @@ mod tests {
     fn shipped_example_is_valid_and_complete() {
         let text = include_str!("../../config/hls-origin.toml").replace("root = \"/var/hls\"", "root = \"/tmp\"");
         let c = load(&text).unwrap();
-        assert_eq!(c.server.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.startup.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
         for key in [
             "header_read_timeout",
             "idle_timeout",

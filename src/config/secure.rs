@@ -18,16 +18,6 @@ pub struct RequiredHeader {
     pub value: Secret,
 }
 
-impl RequiredHeader {
-    /// Does the request carry the header with exactly the configured value?
-    pub fn is_present(&self, headers: crate::fields::Fields<'_>) -> bool {
-        let expected = &self.value.0;
-        headers
-            .get_all(self.name.as_str())
-            .any(|v| v.len() == expected.len() && v.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSecureLink {

@@ -1,51 +1,36 @@
 //! Presenting decisions: the one place that maps an [`Outcome`] or a [`RequestError`] to a
 //! status code, headers and body. Must not look at files or parse request semantics.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{
-    ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW, CACHE_CONTROL,
-    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RETRY_AFTER,
+    ACCEPT_RANGES, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    RETRY_AFTER,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::{Outcome, Part, RequestError};
 use crate::config::CorsConfig;
-use std::sync::Arc;
-
-use crate::fields::Fields;
+use crate::headers::{self, ALLOWED, BYTES};
 use crate::plan::{Body, ResponsePlan};
 use crate::range::ByteRange;
-use crate::store::{Content, FileEntry, CORS_EXPOSED};
-
-const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
-const PREFLIGHT_HEADERS: HeaderValue = HeaderValue::from_static("Range, If-None-Match, If-Modified-Since, If-Range");
-const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+use crate::request::Fields;
+use crate::store::{Content, FileEntry};
 
 pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
     match outcome {
         Outcome::Preflight => preflight(cors, req_headers),
         Outcome::File { entry, part, head_only, guard } => {
             let mut plan = file(&entry, part, head_only);
-            plan.guard = guard;
+            plan.guard = Some(guard);
             plan
         }
     }
 }
 
 fn preflight(cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
-    let mut headers = HeaderMap::with_capacity(6);
-    headers.insert(ALLOW, ALLOWED);
-    if let Some(cors) = cors {
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
-        headers.insert(ACCESS_CONTROL_ALLOW_METHODS, ALLOWED);
-        // Echoing the requested headers lets players send whatever they need (hls.js adds
-        // custom ones); anything sent here is only ever used for GET/HEAD of static files.
-        let requested = req_headers.get(ACCESS_CONTROL_REQUEST_HEADERS.as_str());
-        let allow_headers = requested.and_then(|v| HeaderValue::from_bytes(v).ok()).unwrap_or(PREFLIGHT_HEADERS);
-        headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-        headers.insert(ACCESS_CONTROL_MAX_AGE, cors.max_age.clone());
-    }
+    let headers = headers::preflight(cors, req_headers.get(ACCESS_CONTROL_REQUEST_HEADERS.as_str()));
     ResponsePlan { status: StatusCode::NO_CONTENT, fixed: None, headers, body: Body::empty(), guard: None }
 }
 
@@ -95,8 +80,7 @@ fn body_of(entry: &FileEntry, offset: u64, len: u64) -> Body {
 }
 
 pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: bool) -> ResponsePlan {
-    let mut headers = HeaderMap::with_capacity(6);
-    add_cors(&mut headers, cors);
+    let mut headers = headers::error(cors);
     let status = match error {
         RequestError::BadPath(_) | RequestError::Malformed => StatusCode::BAD_REQUEST,
         RequestError::Forbidden | RequestError::NotAuthorized => StatusCode::FORBIDDEN,
@@ -122,21 +106,12 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    // Errors are never cached by a CDN for long: a 404 for a segment a moment early must not
-    // outlive the segment's arrival.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, headers::ERROR_CACHE_CONTROL);
+    headers.insert(CONTENT_TYPE, headers::ERROR_CONTENT_TYPE);
     let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
     let body = if head_only { Body::empty() } else { Body::Bytes(Bytes::from(text)) };
     ResponsePlan { status, fixed: None, headers, body, guard: None }
-}
-
-fn add_cors(headers: &mut HeaderMap, cors: Option<&CorsConfig>) {
-    if let Some(cors) = cors {
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
-        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED);
-    }
 }
 
 fn content_range(r: ByteRange, len: u64) -> HeaderValue {

@@ -8,6 +8,8 @@ use http::{HeaderMap, Method, StatusCode};
 use super::*;
 use crate::config::Config;
 use crate::plan::Body;
+use crate::request::Target;
+use crate::state::AppState;
 
 const PLAYLIST: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:7\n\
                         #EXTINF:6.000,\na7.ts\n#EXTINF:6.000,\na8.ts\n";
@@ -38,8 +40,8 @@ async fn request(state: &AppState, method: Method, target: &str, headers: &[(&st
     let raw: Vec<_> = headers.iter().map(|(n, v)| httparse::Header { name: n, value: v.as_bytes() }).collect();
     let uri: http::Uri = target.parse().unwrap();
     let head = |headers| RequestHead { remote: None, method: &method, target: Target::of_uri(&uri), headers };
-    let from_map = handle(state, head(Fields::Map(&map))).await;
-    let from_raw = handle(state, head(Fields::raw(&raw))).await;
+    let from_map = state.handler.respond(head(Fields::Map(&map))).await;
+    let from_raw = state.handler.respond(head(Fields::raw(&raw))).await;
     assert_eq!(from_map.status, from_raw.status, "{method} {target} {headers:?}");
     assert_eq!(from_map.header_map(), from_raw.header_map(), "{method} {target} {headers:?}");
     from_map

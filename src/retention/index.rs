@@ -2,26 +2,10 @@
 //! stream directories their playlists, last write, last read and responses in flight. Pure data;
 //! the retention thread feeds it from one walk at start and the watcher's events afterwards.
 
+use crate::usage::StreamUsage;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Activity the request path records for a stream directory.
-#[derive(Debug, Default)]
-pub struct Activity {
-    /// Last read, milliseconds since the Unix epoch.
-    pub last_read_ms: AtomicU64,
-    /// Responses being sent.
-    pub in_flight: AtomicU32,
-}
-
-impl Activity {
-    /// The last read as a time (`UNIX_EPOCH` if never read).
-    pub fn last_read(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
-    }
-}
+use std::time::{Duration, SystemTime};
 
 /// A playlist's segments as last read.
 #[derive(Clone, Debug, Default)]
@@ -58,7 +42,7 @@ pub struct Dir {
     /// Newest write seen.
     pub last_write: SystemTime,
     /// Reads and responses in flight (shared with the request path).
-    pub activity: Arc<Activity>,
+    pub activity: Arc<StreamUsage>,
     /// Playlists in it, by file name.
     pub playlists: HashMap<String, Listing>,
     /// Segments that left the playlists.
@@ -71,7 +55,7 @@ impl Dir {
         Dir {
             files: HashMap::new(),
             last_write: at,
-            activity: Arc::new(Activity::default()),
+            activity: Arc::new(StreamUsage::default()),
             playlists: HashMap::new(),
             unlisted: HashMap::new(),
         }
@@ -115,7 +99,7 @@ impl Dir {
         let target = self.playlists.values().map(|l| l.target).max().unwrap_or(0);
         let window = Duration::from_secs((2 * target + 1).max(3));
         let writing = now.duration_since(self.last_write).map_or(true, |age| age < window);
-        writing || self.activity.in_flight.load(Ordering::Relaxed) > 0
+        writing || self.activity.is_reading()
     }
 
     /// Listed by any playlist of the directory.
@@ -191,6 +175,8 @@ pub fn split(rel: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::UNIX_EPOCH;
 
     fn listing(names: &[&str]) -> Listing {
         Listing { target: 2, ended: false, segments: names.iter().map(|n| (n.to_string(), 2.0)).collect() }

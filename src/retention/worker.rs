@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::index::split;
@@ -67,7 +66,6 @@ impl Worker {
         let mut fresh = fs::walk(&self.root, "", now);
         for (rel, dir) in &mut fresh.dirs {
             if let Some(old) = self.index.dirs.get(rel) {
-                dir.activity = Arc::clone(&old.activity);
                 dir.last_write = dir.last_write.max(old.last_write);
                 for (name, u) in &old.unlisted {
                     if dir.files.contains_key(name) && !dir.listed(name) {
@@ -98,7 +96,7 @@ impl Worker {
 
     fn apply_file(&mut self, rel: &str, now: SystemTime) {
         let (dir, name) = split(rel);
-        if name.ends_with(".tmp") {
+        if crate::media::is_tmp_name(name) {
             return;
         }
         let is_new_dir = !self.index.dirs.contains_key(dir);
@@ -240,17 +238,24 @@ impl Worker {
         }
     }
 
+    /// Tells the store (through the watcher's queue) what was deleted, without waiting for
+    /// inotify.
     fn invalidate(&self, dir: &str, files: &[String]) {
         for f in files {
             let rel = if dir.is_empty() { f.clone() } else { format!("{dir}/{f}") };
             if let Some(path) = NormPath::from_fs_relative(&rel, false) {
-                self.runtime.block_on(self.store.changed(&path, Change::Removed));
+                self.changes.send(path, Change::Removed);
             }
         }
     }
 
-    pub(super) fn publish_activity(&self) {
-        let map = self.index.dirs.iter().map(|(rel, d)| (rel.clone(), Arc::clone(&d.activity))).collect();
-        *self.shared.activity.write().unwrap_or_else(|p| p.into_inner()) = map;
+    /// Points every indexed directory at its usage record (reads recorded before the index
+    /// knew the directory are kept), and forgets the records of directories that are gone.
+    pub(super) fn publish_activity(&mut self) {
+        for (rel, d) in &mut self.index.dirs {
+            d.activity = self.usage.stream(rel);
+        }
+        let dirs = &self.index.dirs;
+        self.usage.retain(|rel| dirs.contains_key(rel));
     }
 }

@@ -134,7 +134,7 @@ mod tests {
     use super::super::template::Template;
     use super::super::{Secret, Verdict};
     use super::*;
-    use crate::fields::Fields;
+    use crate::request::Fields;
     use http::HeaderMap;
     use std::time::Duration;
 

@@ -3,31 +3,16 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{
-    ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, CACHE_CONTROL, CONTENT_LENGTH,
-    CONTENT_TYPE, ETAG, LAST_MODIFIED,
-};
 use http::HeaderValue;
 
 use crate::config::CorsConfig;
+use crate::headers::{HeaderPolicy, VersionValues};
 use crate::media::MediaKind;
 use crate::plan::FixedHeaders;
 use crate::playlist::PlaylistInfo;
-
-/// Response header policy applied to every entry when it is built.
-#[derive(Clone, Debug)]
-pub struct HeaderPolicy {
-    /// `max-age` for content that never changes.
-    pub immutable_max_age: Duration,
-    /// CORS headers sent with every file response, `None` when off.
-    pub cors: Option<CorsConfig>,
-}
-
-/// `Access-Control-Expose-Headers`: what a browser player may read from a response.
-pub const CORS_EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
 
 /// Where a file version's bytes are.
 #[derive(Debug)]
@@ -107,7 +92,7 @@ impl FileEntry {
         let etag =
             HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len())).unwrap_or_else(|_| self.etag.clone());
         let content_length = HeaderValue::from(bytes.len());
-        let values = HeadValues {
+        let values = VersionValues {
             cors: self.cors.as_ref(),
             etag: &etag,
             last_modified: &self.last_modified,
@@ -115,12 +100,12 @@ impl FileEntry {
             content_type: &self.content_type,
             content_length: &content_length,
         };
-        let (ok_head, validators_head) = values.blocks();
+        let blocks = values.blocks();
         FileEntry {
             etag,
             cors: self.cors.clone(),
-            ok_head,
-            validators_head,
+            ok_head: blocks.ok,
+            validators_head: blocks.validators,
             len: bytes.len() as u64,
             hits: Default::default(),
             stamp: self.stamp,
@@ -188,9 +173,9 @@ fn finish_entry(
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
     let (etag, last_modified) = (header(etag), header(httpdate::fmt_http_date(modified)));
     let content_type = HeaderValue::from_static(kind.content_type());
-    let cache_control = crate::media::cache_control(kind, playlist.as_ref(), policy.immutable_max_age);
+    let cache_control = crate::headers::cache_control(kind, playlist.as_ref(), policy.immutable_max_age);
     let content_length = HeaderValue::from(len);
-    let values = HeadValues {
+    let values = VersionValues {
         cors: policy.cors.as_ref(),
         etag: &etag,
         last_modified: &last_modified,
@@ -198,7 +183,7 @@ fn finish_entry(
         content_type: &content_type,
         content_length: &content_length,
     };
-    let (ok_head, validators_head) = values.blocks();
+    let blocks = values.blocks();
     FileEntry {
         etag,
         modified_secs,
@@ -206,8 +191,8 @@ fn finish_entry(
         content_type,
         cache_control,
         cors: policy.cors.clone(),
-        ok_head,
-        validators_head,
+        ok_head: blocks.ok,
+        validators_head: blocks.validators,
         signed: Mutex::new(None),
         created: Instant::now(),
         retired: AtomicBool::new(false),
@@ -217,34 +202,5 @@ fn finish_entry(
         kind,
         content,
         len,
-    }
-}
-
-/// The per-version header values a fixed block is made of.
-struct HeadValues<'a> {
-    cors: Option<&'a CorsConfig>,
-    etag: &'a HeaderValue,
-    last_modified: &'a HeaderValue,
-    cache_control: &'a HeaderValue,
-    content_type: &'a HeaderValue,
-    content_length: &'a HeaderValue,
-}
-
-impl HeadValues<'_> {
-    /// The 200 block and the validators block (a whole 304), fields in the order they are sent.
-    fn blocks(&self) -> (Arc<FixedHeaders>, Arc<FixedHeaders>) {
-        let mut fields = Vec::with_capacity(8);
-        if let Some(cors) = self.cors {
-            fields.push((ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone()));
-            fields.push((ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED));
-        }
-        fields.push((ETAG, self.etag.clone()));
-        fields.push((LAST_MODIFIED, self.last_modified.clone()));
-        fields.push((CACHE_CONTROL, self.cache_control.clone()));
-        let validators = FixedHeaders::new(fields.clone());
-        fields.push((ACCEPT_RANGES, HeaderValue::from_static("bytes")));
-        fields.push((CONTENT_TYPE, self.content_type.clone()));
-        fields.push((CONTENT_LENGTH, self.content_length.clone()));
-        (Arc::new(FixedHeaders::new(fields)), Arc::new(validators))
     }
 }

@@ -90,8 +90,9 @@ pub(super) fn put(key: &str, entry: &Arc<FileEntry>, until: Instant, generation:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::HeaderPolicy;
     use crate::media::MediaKind;
-    use crate::store::entry::{entry_for, HeaderPolicy};
+    use crate::store::entry::entry_for;
     use std::time::Duration;
 
     fn entry(bytes: &'static [u8]) -> Arc<FileEntry> {

@@ -30,7 +30,7 @@ async fn signed_server(mode: &str) -> TestServer {
 }
 
 fn sign(s: &TestServer, path: &str, ttl: u64, at: i64) -> String {
-    s.state.config.secure_link.as_ref().unwrap().sign_path(path, ttl, at, None).unwrap()
+    s.state.config.policy.secure_link.as_ref().unwrap().sign_path(path, ttl, at, None).unwrap()
 }
 
 /// Every URI a playlist lists: URI lines and `URI="…"` attributes.

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hls_origin::app::App;
 use hls_origin::config::Config;
 use hls_origin::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// Upper bound for any single network await in these tests.
@@ -46,11 +47,12 @@ impl TestServer {
             root.path()
         );
         let config = Config::from_toml(&text, Path::new("test.toml")).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state: Arc<AppState> = AppState::new(config).unwrap();
+        // The same assembly `serve` runs: bind, state, watcher, retention, accept loop, drain.
+        let app = App::start(config).await.unwrap();
+        let addr = app.local_addrs().unwrap()[0];
+        let state = Arc::clone(app.state());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(hls_origin::server::run(listener, Arc::clone(&state), async move {
+        let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
         TestServer { addr, state, root, stop: Some(tx), task: Some(task) }

@@ -1,8 +1,10 @@
-//! Graceful stop for native connections at no per-request cost: each connection registers one
-//! waker when it opens; stopping sets a flag and wakes them all; a connection ends once it is
-//! idle between requests (one in the middle of a response finishes it, answers with
-//! `connection: close`, and ends). Polling costs a flag load and an `AtomicWaker` update, not
-//! a lock (a `watch`/`Notify` waiter takes one on every poll). Knows nothing of HTTP.
+//! Graceful stop for every connection at no per-request cost: each connection registers one
+//! waker when it opens; stopping sets a flag and wakes them all. The native driver ends a
+//! connection once it is idle between requests ([`StopWatch::stopped_idle`]; one in the middle
+//! of a response finishes it, answers with `connection: close`, and ends); hyper connections
+//! start hyper's own graceful shutdown on [`StopWatch::stopped`]. Polling costs a flag load and
+//! an `AtomicWaker` update, not a lock (a `watch`/`Notify` waiter takes one on every poll).
+//! Knows nothing of HTTP.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -68,8 +70,13 @@ impl StopWatch {
     /// Resolves once the server is stopping and the connection is idle. Poll it after the
     /// connection's own future in the same `select!` (`biased`), so an idle mark made in the
     /// same wake-up is seen.
-    pub fn stopped_idle(&self) -> StoppedIdle<'_> {
-        StoppedIdle { watch: self }
+    pub fn stopped_idle(&self) -> Stopped<'_> {
+        Stopped { watch: self, need_idle: true }
+    }
+
+    /// Resolves once the server is stopping, busy or not.
+    pub fn stopped(&self) -> Stopped<'_> {
+        Stopped { watch: self, need_idle: false }
     }
 }
 
@@ -79,18 +86,19 @@ impl Drop for StopWatch {
     }
 }
 
-/// See [`StopWatch::stopped_idle`].
-pub struct StoppedIdle<'a> {
+/// See [`StopWatch::stopped_idle`] and [`StopWatch::stopped`].
+pub struct Stopped<'a> {
     watch: &'a StopWatch,
+    need_idle: bool,
 }
 
-impl Future for StoppedIdle<'_> {
+impl Future for Stopped<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let watch = self.watch;
         watch.waker.register(cx.waker());
-        if watch.is_stopping() && watch.idle.load(Ordering::Relaxed) {
+        if watch.is_stopping() && (!self.need_idle || watch.idle.load(Ordering::Relaxed)) {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -120,6 +128,7 @@ mod tests {
         watch.set_idle(false);
         stops.stop();
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending(), "busy");
+        assert!(Pin::new(&mut watch.stopped()).poll(&mut cx).is_ready(), "stopped, busy or not");
         watch.set_idle(true);
         assert!(Pin::new(&mut fut).poll(&mut cx).is_ready());
         assert!(stops.register().is_stopping(), "later connections see it too");

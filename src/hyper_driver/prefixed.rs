@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::activity::ActivityIo;
+use crate::net::ActivityIo;
 
 /// `prefix`, then whatever `inner` reads.
 pub struct Prefixed {

@@ -1,10 +1,34 @@
-//! The request's target and header fields as the handler reads them, whichever driver parsed
-//! them: hyper's `Uri` + `HeaderMap`, or the native driver's httparse slices borrowed straight
-//! from the read buffer (no copy, no allocation per request). Read-only views; must not decide
-//! anything about a request.
+//! One request as the handler reads it, whichever driver parsed it: [`RequestHead`], its target
+//! and header fields (hyper's `Uri` + `HeaderMap`, or the native driver's httparse slices
+//! borrowed straight from the read buffer: no copy, no allocation per request), and every limit
+//! on the size of a head. Read-only views; must not decide anything about a request.
 
 use http::header::{self, HeaderMap};
 use http::Uri;
+
+/// Longest request target accepted (414 beyond).
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// Largest total of header names and values accepted (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Most header fields accepted in one head (more: 431, as hyper answers).
+pub const MAX_HEADERS: usize = 100;
+/// The most bytes of one head either driver buffers: room for the largest head accepted plus
+/// slack, so requests just over the limits above still reach the handler and get a precise
+/// 414/431; beyond it the driver answers 431 itself.
+pub const MAX_HEAD_BYTES: usize = 4 * (MAX_TARGET_BYTES + MAX_HEADER_BYTES);
+
+/// The parts of a request a responder reads, whatever library parsed them.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestHead<'a> {
+    /// The client's address (`$remote_addr`).
+    pub remote: Option<std::net::IpAddr>,
+    /// Method.
+    pub method: &'a http::Method,
+    /// Request target.
+    pub target: Target<'a>,
+    /// Header fields.
+    pub headers: Fields<'a>,
+}
 
 /// Header fields of one request.
 #[derive(Clone, Copy, Debug)]

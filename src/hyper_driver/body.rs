@@ -16,7 +16,7 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::plan::{Body, ResponsePlan};
-use crate::retention::ReadGuard;
+use crate::usage::ReadGuard;
 
 /// hyper pulls the next frame only when its write queue has room, so the guard lives until the
 /// socket has taken all but the last frame. Large enough that segments go out as one frame

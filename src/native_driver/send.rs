@@ -10,8 +10,8 @@ use std::os::fd::AsRawFd;
 use nix::sys::socket::{send, MsgFlags};
 use tokio::io::{AsyncWriteExt, Interest};
 
+use crate::net::ActivityIo;
 use crate::plan::Body;
-use crate::server::activity::ActivityIo;
 
 /// RAM bodies up to this size are copied behind the head and sent as one buffer: a plain
 /// `write` of one buffer costs the kernel less than a two-part `writev` (measured ~2% of a

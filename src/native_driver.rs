@@ -1,14 +1,13 @@
 //! The native HTTP/1.x connection driver: request heads parsed with httparse, the same
-//! [`ResponsePlan`](crate::plan::ResponsePlan) the hyper driver renders, one `writev` per
-//! response, pipelined requests answered in order. HTTP/2 prior-knowledge connections go to
-//! hyper with the bytes already read. Knows nothing of files or HLS; decides no status code
-//! except refusing a head it cannot parse (as hyper does).
+//! [`ResponsePlan`](crate::plan::ResponsePlan) the hyper driver renders, one `write` (or
+//! `writev`, or `sendfile`) per response, pipelined requests answered in order. Takes a
+//! [`Conn`] from the accept loop; HTTP/2 prior-knowledge connections go to the hyper driver
+//! with the bytes already read, still under the loop's watchdog and stop signal. Knows nothing
+//! of files or HLS; decides no status code (a head it cannot accept is a [`Refusal`]).
 
 pub mod head;
 mod send;
-mod stop;
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,87 +15,69 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-use crate::handler::{self, RequestHead};
-use crate::server::activity::ActivityIo;
-use crate::state::AppState;
+use crate::hyper_driver::HyperDriver;
+use crate::net::{ActivityIo, Conn, StopWatch};
+use crate::request::{RequestHead, MAX_HEAD_BYTES};
+use crate::respond::{self, AccessLine, Refusal, Respond};
 use head::{Connection, Head};
-use stop::{StopWatch, Stops};
 
-/// Largest request head accepted (431 beyond), as the hyper driver's buffer.
-pub const MAX_HEAD_BYTES: usize = crate::server::MAX_HEAD_BUFFER;
-
-/// Serves one listener with the native driver until `shutdown`; then stops accepting, lets
-/// in-flight responses finish and closes idle connections, for at most `shutdown_grace`.
-pub async fn run(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let stops = Arc::new(Stops::default());
-    let live = Arc::new(());
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let (state, stop, live) = (Arc::clone(&state), stops.register(), Arc::clone(&live));
-                    tokio::spawn(async move {
-                        connection(stream, peer, state, stop).await;
-                        drop(live);
-                    });
-                }
-                Err(e) => crate::server::accept_error(e).await,
-            },
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    stops.stop();
-    let deadline = Instant::now() + state.config.server.shutdown_grace;
-    while Arc::strong_count(&live) > 1 {
-        if Instant::now() >= deadline {
-            tracing::warn!(
-                "shutdown: connections still open after {:?}; closing them",
-                state.config.server.shutdown_grace
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
+/// Serves connections with the native driver; cheap to clone (one per connection).
+pub struct NativeDriver<R> {
+    responder: Arc<R>,
+    h2: HyperDriver<R>,
+    header_read_timeout: Duration,
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, state: Arc<AppState>, stop: StopWatch) {
-    let (mut io, activity) = ActivityIo::new(stream);
-    let (first_byte, idle) = (state.config.server.header_read_timeout, state.config.server.idle_timeout);
-    let outcome = tokio::select! {
-        // Biased: `serve` marks the connection idle before the stop branch looks at the mark.
-        biased;
-        outcome = serve(&mut io, peer, &state, &stop) => outcome,
-        () = activity.watchdog(first_byte, idle) => return,
-        () = stop.stopped_idle() => Ok(None),
-    };
-    drop(stop);
-    match outcome {
-        Ok(Some(prefix)) => crate::server::serve_prefixed(io, prefix, peer, state).await,
-        Ok(None) => {
-            let _ = io.shutdown().await;
+impl<R> Clone for NativeDriver<R> {
+    fn clone(&self) -> Self {
+        NativeDriver {
+            responder: Arc::clone(&self.responder),
+            h2: self.h2.clone(),
+            header_read_timeout: self.header_read_timeout,
         }
-        Err(e) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+    }
+}
+
+/// What one connection's requests share.
+struct Ctx<'a, R> {
+    responder: &'a R,
+    peer: SocketAddr,
+    stop: &'a StopWatch,
+    header_read_timeout: Duration,
+}
+
+impl<R: Respond> NativeDriver<R> {
+    /// A driver answering with `responder`; HTTP/2 goes to `h2`.
+    pub fn new(responder: Arc<R>, h2: HyperDriver<R>, header_read_timeout: Duration) -> NativeDriver<R> {
+        NativeDriver { responder, h2, header_read_timeout }
+    }
+
+    /// Serves one connection from the accept loop until it closes, the server stops while it
+    /// is idle, or it turns out to be HTTP/2 (then hyper serves the rest of it).
+    pub async fn serve(self, conn: Conn) {
+        let Conn { mut io, peer, stop } = conn;
+        let ctx = Ctx { responder: &*self.responder, peer, stop: &stop, header_read_timeout: self.header_read_timeout };
+        let outcome = tokio::select! {
+            // Biased: `serve` marks the connection idle before the stop branch looks at the mark.
+            biased;
+            outcome = serve(&mut io, &ctx) => outcome,
+            () = stop.stopped_idle() => Ok(None),
+        };
+        match outcome {
+            Ok(Some(prefix)) => self.h2.serve_prefixed(Conn { io, peer, stop }, prefix).await,
+            Ok(None) => {
+                let _ = io.shutdown().await;
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        }
     }
 }
 
 /// Answers requests until the connection should close. `Some(bytes)`: an HTTP/2 client, to be
 /// handed to hyper with the bytes already read.
-async fn serve(
-    io: &mut ActivityIo,
-    peer: SocketAddr,
-    state: &AppState,
-    stop: &StopWatch,
-) -> io::Result<Option<BytesMut>> {
-    let timeout = state.config.server.header_read_timeout;
+async fn serve<R: Respond>(io: &mut ActivityIo, ctx: &Ctx<'_, R>) -> io::Result<Option<BytesMut>> {
+    let timeout = ctx.header_read_timeout;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut out = Vec::with_capacity(512);
     let mut first = true;
@@ -114,7 +95,7 @@ async fn serve(
                 match head::parse(&buf, &mut slots) {
                     Head::Request(parsed) => {
                         first = false;
-                        let conn = respond(io, peer, state, stop, &parsed, &mut out).await?;
+                        let conn = respond(io, ctx, &parsed, &mut out).await?;
                         let len = parsed.len;
                         buf.advance(len);
                         if conn == Connection::Close {
@@ -123,16 +104,16 @@ async fn serve(
                         deadline = None;
                         continue;
                     }
-                    Head::Refuse(status) => return refuse(io, state, status, &mut out).await,
+                    Head::Refuse(why) => return refuse(io, ctx.responder, why, &mut out).await,
                     Head::Partial if buf.len() > MAX_HEAD_BYTES => {
-                        return refuse(io, state, http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &mut out).await;
+                        return refuse(io, ctx.responder, Refusal::HeadTooLarge, &mut out).await;
                     }
                     Head::Partial => {}
                 }
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
         }
-        if !read_more(io, &mut buf, deadline, stop).await? {
+        if !read_more(io, &mut buf, deadline, ctx.stop).await? {
             return Ok(None);
         }
     }
@@ -166,23 +147,21 @@ async fn read_more(
 }
 
 /// Handles one parsed request and writes its response; says whether the connection stays.
-async fn respond(
+async fn respond<R: Respond>(
     io: &mut ActivityIo,
-    peer: SocketAddr,
-    state: &AppState,
-    stop: &StopWatch,
+    ctx: &Ctx<'_, R>,
     parsed: &head::Parsed<'_>,
     out: &mut Vec<u8>,
 ) -> io::Result<Connection> {
-    let started = state.config.server.access_log.then(Instant::now);
+    let started = ctx.responder.logs_access().then(Instant::now);
     let mut uri = None;
     let Some(target) = head::target(parsed.target, &mut uri) else {
-        refuse(io, state, http::StatusCode::BAD_REQUEST, out).await?;
+        refuse(io, ctx.responder, Refusal::Malformed, out).await?;
         return Ok(Connection::Close);
     };
-    let req = RequestHead { remote: Some(peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
-    let plan = handler::handle(state, req).await;
-    let conn = match (parsed.keep_alive && !stop.is_stopping(), parsed.http10) {
+    let req = RequestHead { remote: Some(ctx.peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
+    let plan = ctx.responder.respond(req).await;
+    let conn = match (parsed.keep_alive && !ctx.stop.is_stopping(), parsed.http10) {
         (false, _) => Connection::Close,
         (true, true) => Connection::KeepAlive10,
         (true, false) => Connection::KeepAlive,
@@ -192,20 +171,20 @@ async fn respond(
     send::response(io, out, &plan.body).await?;
     if let Some(started) = started {
         let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
-        let line = crate::server::AccessLine { peer, method: &parsed.method, target: &parsed.target, version };
-        crate::server::log_access(line, plan.status, plan.body.len(), started);
+        let line = AccessLine { peer: ctx.peer, method: &parsed.method, target: &parsed.target, version };
+        respond::finish(line, plan.status, plan.body.len(), started);
     }
     Ok(conn)
 }
 
 /// Answers a head that cannot be accepted, then closes.
-async fn refuse(
+async fn refuse<R: Respond>(
     io: &mut ActivityIo,
-    state: &AppState,
-    status: http::StatusCode,
+    responder: &R,
+    why: Refusal,
     out: &mut Vec<u8>,
 ) -> io::Result<Option<BytesMut>> {
-    let plan = handler::refuse(state, status);
+    let plan = responder.refuse(why);
     out.clear();
     head::render((&plan).into(), &date(), Connection::Close, out);
     send::response(io, out, &plan.body).await?;

@@ -6,11 +6,9 @@ use std::mem::MaybeUninit;
 
 use http::{HeaderMap, Method, StatusCode, Uri};
 
-use crate::fields::{Fields, RawFields, Target};
 use crate::plan::FixedHeaders;
-
-/// Most header fields accepted in one head (more: 431, as hyper answers).
-pub const MAX_HEADERS: usize = 100;
+use crate::request::{Fields, RawFields, Target, MAX_HEADERS};
+use crate::respond::Refusal;
 
 /// Room for the header fields of one head; uninitialised, so a request costs no clearing.
 pub type Slots<'b> = [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
@@ -51,8 +49,8 @@ pub enum Head<'b> {
     Request(Parsed<'b>),
     /// More bytes are needed.
     Partial,
-    /// Refused: answer this status and close the connection.
-    Refuse(StatusCode),
+    /// Refused: answer the responder's refusal and close the connection.
+    Refuse(Refusal),
 }
 
 /// Parses one request head from the start of `buf`.
@@ -67,19 +65,19 @@ pub fn parse<'b>(buf: &'b [u8], slots: &'b mut Slots<'b>) -> Head<'b> {
     let len = match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Partial,
-        Err(httparse::Error::TooManyHeaders) => return Head::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-        Err(_) => return Head::Refuse(StatusCode::BAD_REQUEST),
+        Err(httparse::Error::TooManyHeaders) => return Head::Refuse(Refusal::HeadTooLarge),
+        Err(_) => return Head::Refuse(Refusal::Malformed),
     };
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Head::Refuse(StatusCode::BAD_REQUEST);
+        return Head::Refuse(Refusal::Malformed);
     };
-    let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Head::Refuse(StatusCode::BAD_REQUEST) };
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Head::Refuse(Refusal::Malformed) };
     let headers = RawFields::new(req.headers);
     let fields = Fields::Raw(headers);
     let has_body =
         fields.get_all("content-length").any(|v| v.iter().any(|&b| b != b'0')) || fields.contains("transfer-encoding");
     if has_body || fields.contains("expect") || fields.contains("upgrade") {
-        return Head::Refuse(StatusCode::BAD_REQUEST);
+        return Head::Refuse(Refusal::Malformed);
     }
     let http10 = version == 0;
     let token = |t: &str| {
@@ -221,11 +219,11 @@ mod tests {
             "G\0T / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
         ] {
-            assert!(matches!(parse_str(raw), Head::Refuse(StatusCode::BAD_REQUEST)), "{raw:?}");
+            assert!(matches!(parse_str(raw), Head::Refuse(Refusal::Malformed)), "{raw:?}");
         }
         let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
         let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert!(matches!(parse_str(&raw), Head::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)));
+        assert!(matches!(parse_str(&raw), Head::Refuse(Refusal::HeadTooLarge)));
         assert!(matches!(parse_str("GET / HTTP/1.1\r\nHost: t\r\n"), Head::Partial));
     }
 

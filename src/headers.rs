@@ -1,0 +1,197 @@
+//! Response header policy, in one place: which fields a file response, a preflight and an error
+//! carry — CORS, `Cache-Control`, validators and framing — and the per-version blocks built
+//! once when a file version is cached. Pure; must not read files or choose status codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{
+    ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED,
+};
+use http::{HeaderMap, HeaderValue};
+
+use crate::config::CorsConfig;
+use crate::media::MediaKind;
+use crate::plan::FixedHeaders;
+use crate::playlist::PlaylistInfo;
+
+/// `Access-Control-Expose-Headers`: what a browser player may read from a response.
+pub const CORS_EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
+/// The methods every path allows (`Allow`, and a preflight's allowed methods).
+pub const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+/// A preflight's allowed headers when the request names none.
+const PREFLIGHT_HEADERS: HeaderValue = HeaderValue::from_static("Range, If-None-Match, If-Modified-Since, If-Range");
+/// `Accept-Ranges` of every file response.
+pub const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+
+/// The policy built into every cached file version.
+#[derive(Clone, Debug)]
+pub struct HeaderPolicy {
+    /// `max-age` for content that never changes.
+    pub immutable_max_age: Duration,
+    /// CORS headers sent with every file response, `None` when off.
+    pub cors: Option<CorsConfig>,
+}
+
+/// The `Cache-Control` value for a file of this kind.
+///
+/// - A live media playlist may change every target duration; RFC 8216 §6.2.2 has clients reload
+///   it no sooner than half of it after an unchanged reload, so a CDN holding it longer than half
+///   the target duration would make players fall behind. We send `floor(target / 2)` seconds.
+/// - A VOD playlist (`EXT-X-ENDLIST` or `PLAYLIST-TYPE:VOD`, §4.3.3.4–5) never changes again, and
+///   segments and init sections never change once complete: `immutable_max_age`.
+/// - A playlist without a target duration (a master playlist) gets one second, so that a
+///   restarted encoder with a new ladder is picked up at once while a CDN still collapses load.
+/// - Anything else is revalidated each time.
+pub fn cache_control(kind: MediaKind, playlist: Option<&PlaylistInfo>, immutable_max_age: Duration) -> HeaderValue {
+    let immutable = || HeaderValue::from_str(&format!("public, max-age={}", immutable_max_age.as_secs()));
+    let value = match (kind, playlist) {
+        (MediaKind::Playlist, Some(p)) if p.ended => immutable(),
+        (MediaKind::Playlist, Some(PlaylistInfo { target_duration: Some(t), .. })) => {
+            HeaderValue::from_str(&format!("public, max-age={}", t / 2))
+        }
+        (MediaKind::Playlist, _) => Ok(HeaderValue::from_static("public, max-age=1")),
+        (MediaKind::Other | MediaKind::Key, _) => Ok(HeaderValue::from_static("no-cache")),
+        _ => immutable(),
+    };
+    // Every value above is ASCII digits and fixed text, always a valid header value.
+    value.unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+}
+
+/// The per-version values a file response's fixed blocks are made of.
+pub struct VersionValues<'a> {
+    /// CORS, when on.
+    pub cors: Option<&'a CorsConfig>,
+    /// `ETag`.
+    pub etag: &'a HeaderValue,
+    /// `Last-Modified`.
+    pub last_modified: &'a HeaderValue,
+    /// `Cache-Control`.
+    pub cache_control: &'a HeaderValue,
+    /// `Content-Type`.
+    pub content_type: &'a HeaderValue,
+    /// `Content-Length` of the whole body.
+    pub content_length: &'a HeaderValue,
+}
+
+/// The blocks of one file version, in the order their fields are sent.
+pub struct VersionBlocks {
+    /// Every field of a 200 with the whole body.
+    pub ok: Arc<FixedHeaders>,
+    /// CORS, validators and caching fields: all of a 304 (RFC 9110 §15.4.5), the start of a 206.
+    pub validators: Arc<FixedHeaders>,
+}
+
+impl VersionValues<'_> {
+    /// Builds the 200 block and the validators block.
+    pub fn blocks(&self) -> VersionBlocks {
+        let mut fields = Vec::with_capacity(8);
+        if let Some(cors) = self.cors {
+            fields.push((ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone()));
+            fields.push((ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED));
+        }
+        fields.push((ETAG, self.etag.clone()));
+        fields.push((LAST_MODIFIED, self.last_modified.clone()));
+        fields.push((CACHE_CONTROL, self.cache_control.clone()));
+        let validators = FixedHeaders::new(fields.clone());
+        fields.push((ACCEPT_RANGES, BYTES));
+        fields.push((CONTENT_TYPE, self.content_type.clone()));
+        fields.push((CONTENT_LENGTH, self.content_length.clone()));
+        VersionBlocks { ok: Arc::new(FixedHeaders::new(fields)), validators: Arc::new(validators) }
+    }
+}
+
+/// A CORS preflight's fields (RFC 9110 §9.3.7 and the Fetch standard). `requested` is the
+/// request's `Access-Control-Request-Headers`.
+pub fn preflight(cors: Option<&CorsConfig>, requested: Option<&[u8]>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(6);
+    headers.insert(ALLOW, ALLOWED);
+    if let Some(cors) = cors {
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
+        headers.insert(ACCESS_CONTROL_ALLOW_METHODS, ALLOWED);
+        // Echoing the requested headers lets players send whatever they need (hls.js adds
+        // custom ones); anything sent here is only ever used for GET/HEAD of static files.
+        let allow_headers = requested.and_then(|v| HeaderValue::from_bytes(v).ok()).unwrap_or(PREFLIGHT_HEADERS);
+        headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+        headers.insert(ACCESS_CONTROL_MAX_AGE, cors.max_age.clone());
+    }
+    headers
+}
+
+/// The fields every error response starts with: CORS, so a browser player can read the status.
+pub fn error(cors: Option<&CorsConfig>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(6);
+    if let Some(cors) = cors {
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED);
+    }
+    headers
+}
+
+/// Errors are never cached by a CDN for long: a 404 for a segment a moment early must not
+/// outlive the segment's arrival.
+pub const ERROR_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("no-cache");
+/// The type of an error's short text body.
+pub const ERROR_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn live_playlist_max_age_is_at_most_half_the_target() {
+        for t in 1..20u64 {
+            let info = PlaylistInfo { target_duration: Some(t), ended: false, master: false };
+            let v = cache_control(MediaKind::Playlist, Some(&info), DAY);
+            let age: u64 = v.to_str().unwrap().rsplit('=').next().unwrap().parse().unwrap();
+            assert!(age * 2 <= t, "target {t} -> {v:?}");
+        }
+    }
+
+    #[test]
+    fn vod_and_segments_are_long() {
+        let vod = PlaylistInfo { target_duration: Some(6), ended: true, master: false };
+        assert_eq!(cache_control(MediaKind::Playlist, Some(&vod), DAY), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::TsSegment, None, DAY), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::Mp4, None, DAY), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::Other, None, DAY), "no-cache");
+        let master = PlaylistInfo { target_duration: None, ended: false, master: true };
+        assert_eq!(cache_control(MediaKind::Playlist, Some(&master), DAY), "public, max-age=1");
+    }
+
+    #[test]
+    fn blocks_carry_cors_validators_and_framing_in_order() {
+        let cors = CorsConfig { allow_origin: HeaderValue::from_static("*"), max_age: HeaderValue::from(60) };
+        let v = HeaderValue::from_static;
+        let values = VersionValues {
+            cors: Some(&cors),
+            etag: &v("\"e\""),
+            last_modified: &v("Sat, 21 Nov 2026 08:00:00 GMT"),
+            cache_control: &v("public, max-age=1"),
+            content_type: &v("video/mp2t"),
+            content_length: &v("3"),
+        };
+        let blocks = values.blocks();
+        let names: Vec<&str> = blocks.ok.fields().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "access-control-allow-origin",
+                "access-control-expose-headers",
+                "etag",
+                "last-modified",
+                "cache-control",
+                "accept-ranges",
+                "content-type",
+                "content-length"
+            ]
+        );
+        assert_eq!(blocks.validators.fields().len(), 5);
+        assert_eq!(preflight(None, None).len(), 1);
+        assert_eq!(error(Some(&cors)).len(), 2);
+    }
+}

@@ -1,0 +1,109 @@
+//! The hyper connection driver: HTTP/1.1 and h2c through hyper-util's auto builder, for
+//! `http1_driver = "hyper"` and for every HTTP/2 connection the native driver hands over. Takes
+//! a [`Conn`] from the accept loop, asks a [`Respond`]er for each request and renders its plan.
+//! On the stop signal it starts hyper's graceful shutdown (HTTP/1: close after the response in
+//! progress; HTTP/2: GOAWAY, finish open streams). Must not accept connections or decide
+//! responses.
+
+mod body;
+mod prefixed;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::net::{Conn, StopWatch};
+use crate::request::{Fields, RequestHead, Target, MAX_HEAD_BYTES};
+use crate::respond::{self, AccessLine, Respond};
+
+/// Serves connections with hyper; cheap to clone (one per connection).
+pub struct HyperDriver<R> {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    responder: Arc<R>,
+}
+
+impl<R> Clone for HyperDriver<R> {
+    fn clone(&self) -> Self {
+        HyperDriver { builder: Arc::clone(&self.builder), responder: Arc::clone(&self.responder) }
+    }
+}
+
+impl<R: Respond> HyperDriver<R> {
+    /// A driver answering with `responder`; a request head must arrive within
+    /// `header_read_timeout`.
+    pub fn new(responder: Arc<R>, header_read_timeout: Duration) -> HyperDriver<R> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true)
+            .max_buf_size(MAX_HEAD_BYTES);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+        HyperDriver { builder: Arc::new(builder), responder }
+    }
+
+    /// Serves one connection from the accept loop.
+    pub async fn serve(self, conn: Conn) {
+        let Conn { io, peer, stop } = conn;
+        self.drive(io, peer, &stop).await;
+    }
+
+    /// Serves a connection the native driver hands over (HTTP/2 prior knowledge), the bytes
+    /// it already read first, under the same watchdog and stop signal.
+    pub async fn serve_prefixed(self, conn: Conn, prefix: bytes::BytesMut) {
+        let Conn { io, peer, stop } = conn;
+        self.drive(prefixed::Prefixed { prefix, inner: io }, peer, &stop).await;
+    }
+
+    async fn drive<I>(self, io: I, peer: SocketAddr, stop: &StopWatch)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let responder = self.responder;
+        let service = service_fn(move |req| respond(Arc::clone(&responder), peer, req));
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = stop.stopped() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+async fn respond<R: Respond>(
+    responder: Arc<R>,
+    peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<body::PlanBody>, Infallible> {
+    let started = Instant::now();
+    let (parts, _body) = req.into_parts();
+    let head = RequestHead {
+        remote: Some(peer.ip()),
+        method: &parts.method,
+        target: Target::of_uri(&parts.uri),
+        headers: Fields::Map(&parts.headers),
+    };
+    let plan = responder.respond(head).await;
+    if responder.logs_access() {
+        let line = AccessLine { peer, method: &parts.method, target: &parts.uri, version: parts.version };
+        respond::finish(line, plan.status, plan.body.len(), started);
+    }
+    Ok(body::render(plan))
+}

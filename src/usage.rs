@@ -1,0 +1,130 @@
+//! Stream usage: per stream directory, when it was last read and how many responses are being
+//! sent from it. Written by the request path (one [`ReadGuard`] per response), read by
+//! retention (never delete what is watched) and later by metrics and on-demand stop. Always on,
+//! whatever else is configured. A leaf: must not know the store, the watcher or HTTP.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::path::NormPath;
+
+/// What the request path records for one stream directory.
+#[derive(Debug, Default)]
+pub struct StreamUsage {
+    /// Last read, milliseconds since the Unix epoch (0: never).
+    pub last_read_ms: AtomicU64,
+    /// Responses being sent.
+    pub in_flight: AtomicU32,
+}
+
+impl StreamUsage {
+    /// The last read as a time (`UNIX_EPOCH` if never read).
+    pub fn last_read(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
+    }
+
+    /// True while a response from the stream is being sent.
+    pub fn is_reading(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Marks a response in flight for its stream until dropped (after the body left).
+#[derive(Debug)]
+pub struct ReadGuard(Arc<StreamUsage>);
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every stream directory that was read or that retention indexed, by path relative to the
+/// root (`""` for files directly in it).
+#[derive(Debug, Default)]
+pub struct Usage {
+    streams: RwLock<HashMap<Box<str>, Arc<StreamUsage>>>,
+}
+
+impl Usage {
+    /// Records a read of `path` and marks a response in flight for its directory.
+    pub fn begin_read(&self, path: &NormPath) -> ReadGuard {
+        let stream = self.stream(stream_dir(path.relative()));
+        stream.last_read_ms.store(now_ms(), Ordering::Relaxed);
+        stream.in_flight.fetch_add(1, Ordering::Relaxed);
+        ReadGuard(stream)
+    }
+
+    /// The usage record of directory `dir` (relative to the root), made on first use.
+    pub fn stream(&self, dir: &str) -> Arc<StreamUsage> {
+        // A poisoned lock only means a thread panicked while editing a plain map.
+        if let Some(s) = self.streams.read().unwrap_or_else(|p| p.into_inner()).get(dir) {
+            return Arc::clone(s);
+        }
+        let mut map = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(map.entry(dir.into()).or_default())
+    }
+
+    /// The record of `dir`, if it was ever read or indexed.
+    pub fn get(&self, dir: &str) -> Option<Arc<StreamUsage>> {
+        self.streams.read().unwrap_or_else(|p| p.into_inner()).get(dir).cloned()
+    }
+
+    /// Forgets directories `keep` says are gone (retention, after it deleted streams), unless
+    /// a response from them is still being sent.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut map = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|dir, s| keep(dir) || s.is_reading());
+    }
+}
+
+/// The directory part of a path relative to the root (`a/b` for `a/b/c.ts`, `""` for `c.ts`).
+pub fn stream_dir(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Wall-clock milliseconds from the coarse clock: a read time needs no better than a tick, and
+/// the coarse clock skips the TSC read on every response.
+fn now_ms() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0) * 1000 + u64::try_from(t.tv_nsec()).unwrap_or(0) / 1_000_000,
+        Err(_) => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_counted_per_directory_until_the_guard_drops() {
+        let usage = Usage::default();
+        let path = NormPath::parse("/live/a/seg1.ts").unwrap();
+        let guard = usage.begin_read(&path);
+        let stream = usage.get("live/a").unwrap();
+        assert!(stream.is_reading());
+        assert!(stream.last_read() > UNIX_EPOCH);
+        let second = usage.begin_read(&NormPath::parse("/live/a/index.m3u8").unwrap());
+        assert_eq!(stream.in_flight.load(Ordering::Relaxed), 2);
+        drop((guard, second));
+        assert!(!stream.is_reading());
+        assert!(Arc::ptr_eq(&stream, &usage.stream("live/a")));
+        usage.begin_read(&NormPath::parse("/top.m3u8").unwrap());
+        assert!(usage.get("").is_some());
+    }
+
+    #[test]
+    fn retain_keeps_streams_being_read() {
+        let usage = Usage::default();
+        let guard = usage.begin_read(&NormPath::parse("/a/x.ts").unwrap());
+        usage.begin_read(&NormPath::parse("/b/x.ts").unwrap());
+        usage.retain(|_| false);
+        assert!(usage.get("a").is_some() && usage.get("b").is_none());
+        drop(guard);
+        assert_eq!(stream_dir("a/b/c.ts"), "a/b");
+        assert_eq!(stream_dir("c.ts"), "");
+    }
+}
