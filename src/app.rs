@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, Http1Driver};
 use crate::hyper_driver::HyperDriver;
 use crate::native_driver::NativeDriver;
-use crate::net::{self, Gate, Timeouts};
+use crate::net::{self, Timeouts};
 use crate::process;
 use crate::state::AppState;
 
@@ -84,7 +84,7 @@ fn serve_listener(
     let startup = &state.config.startup;
     let timeouts =
         Timeouts { first_byte: startup.header_read_timeout, idle: startup.idle_timeout, grace: startup.shutdown_grace };
-    let gate = Gate::default();
+    let gate = state.gate.clone();
     let hyper = HyperDriver::new(Arc::clone(&state.handler), startup.header_read_timeout);
     match startup.http1_driver {
         Http1Driver::Native => {

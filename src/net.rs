@@ -8,6 +8,7 @@ pub mod stop;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,19 +31,36 @@ pub async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// Decides whether an accepted connection is served. Admits everyone for now; connection caps
-/// go here, checked before the connection costs a task.
+/// Decides whether an accepted connection is served, and counts the ones open. Admits everyone
+/// for now; connection caps go here, checked before the connection costs a task. One gate may
+/// serve several listeners (a cap is per server, not per address).
 #[derive(Clone, Debug, Default)]
-pub struct Gate {}
+pub struct Gate {
+    open: Arc<AtomicUsize>,
+}
 
-/// Held by an admitted connection until it closes (a cap's permit, later).
+/// Held by an admitted connection until its task ends and its socket is closed.
 #[derive(Debug)]
-pub struct Admission(());
+pub struct Admission {
+    open: Arc<AtomicUsize>,
+}
 
 impl Gate {
     /// `None`: close the connection at once.
     pub fn admit(&self, _peer: SocketAddr) -> Option<Admission> {
-        Some(Admission(()))
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Some(Admission { open: Arc::clone(&self.open) })
+    }
+
+    /// Connections admitted and not yet closed.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -101,7 +119,7 @@ pub async fn serve<F, Fut>(
         let (io, activity) = ActivityIo::new(stream);
         let conn = serve_conn(Conn { io, peer, stop: stops.register() });
         conns.spawn(async move {
-            // Held until the connection ends (a cap's permit, once caps exist).
+            // Declared first, so dropped last: after the socket (owned by `conn`) is closed.
             let _admission = admission;
             tokio::select! {
                 () = conn => {}

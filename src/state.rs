@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::handler::MediaHandler;
 use crate::headers::HeaderPolicy;
+use crate::net::Gate;
 use crate::retention::{self, Retention};
 use crate::store::{Store, StoreSettings, Validity};
 use crate::usage::Usage;
@@ -26,6 +27,9 @@ pub struct AppState {
     pub watcher: Option<WatcherHandle>,
     /// Disk retention, `None` without a `[retention]` section.
     pub retention: Option<Retention>,
+    /// Admission for the public listeners (all of them: caps are per server), and the count
+    /// of their open connections.
+    pub gate: Gate,
 }
 
 impl AppState {
@@ -62,6 +66,6 @@ impl AppState {
             usage: Arc::clone(&usage),
             policy: Arc::clone(&config.policy),
         });
-        Ok(Arc::new(AppState { config, store, usage, handler, watcher, retention }))
+        Ok(Arc::new(AppState { config, store, usage, handler, watcher, retention, gate: Gate::default() }))
     }
 }

@@ -127,6 +127,35 @@ async fn serves_and_stops_when_confined_to_one_cpu() {
     assert!(status.success(), "{status:?}");
 }
 
+#[tokio::test]
+async fn sigterm_with_an_idle_h2c_connection_open_exits_well_within_the_grace() {
+    use http_body_util::{BodyExt, Empty};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    let cfg = write_config(dir.path(), "hls-origin.toml", "shutdown_grace = \"30s\"\n");
+    let (mut child, addr) = spawn_listening(&["serve", "--config", cfg.to_str().unwrap()]).await;
+    // HTTP/2 prior knowledge: the native driver hands the connection to hyper.
+    let stream = tokio::time::timeout(STEP, tokio::net::TcpStream::connect(&addr)).await.unwrap().unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) =
+        tokio::time::timeout(STEP, hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io))
+            .await
+            .unwrap()
+            .unwrap();
+    let conn = tokio::spawn(async move { drop(conn.await) });
+    let req = http::Request::get(format!("http://{addr}/a.m3u8")).body(Empty::<bytes::Bytes>::new()).unwrap();
+    let resp = tokio::time::timeout(STEP, sender.send_request(req)).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::time::timeout(STEP, resp.into_body().collect()).await.unwrap().unwrap();
+    // The connection is open and idle; SIGTERM must not wait 30 s for it.
+    let started = Instant::now();
+    sigterm(&child);
+    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?} (grace 30 s)", started.elapsed());
+    assert!(tokio::time::timeout(STEP, conn).await.is_ok(), "the client saw the connection close");
+}
+
 /// The first `EXT-X-MEDIA-SEQUENCE` of the demo playlist.
 async fn media_sequence(addr: &str) -> u64 {
     let (status, text) = http_get(addr, "/live/demo/index.m3u8").await;

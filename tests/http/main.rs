@@ -1,17 +1,31 @@
-//! Integration tests: the real server over real TCP, one module per row group of the DESIGN.md
-//! HTTP behaviour table, on ffmpeg-made fixtures (`tests/fixtures`).
+//! Integration tests: the real server (the same `app` assembly `serve` runs) over real TCP, on
+//! ffmpeg-made fixtures (`tests/fixtures`). Every test runs against either HTTP/1 driver:
+//! `HLS_ORIGIN_TEST_DRIVER=hyper|native` (default native). Every await has a timeout.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+// The test server and a raw HTTP/1.1 client.
 mod support;
 
+// If-None-Match, If-Modified-Since, If-Match, If-Range: RFC 9110 §13.
 mod conditional;
+// Content types, Cache-Control per kind, ETag, Last-Modified, CORS, HEAD.
 mod content;
+// Connection handling: methods, OPTIONS, head limits, keep-alive, pipelining, h2c, timeouts,
+// graceful stop, descriptors.
 mod driver;
+// Playlists renamed or rewritten in place, misses, rescans: never stale, never torn.
 mod freshness;
+// Malformed requests of every kind get a 4xx or a close, and the server keeps serving.
 mod malformed;
+// secure_link agreement with a real nginx.
 mod nginx_compat;
+// Path normalisation, escapes, symlinks, dot-files, scratch files, directories.
 mod paths;
+// Range: single, open, suffix, multiple, unsatisfiable.
 mod range;
+// Disk retention on a real tree: stale streams, LRU eviction, segment windows.
 mod retention;
+// Signed URLs: verification, expiry, signed children, require_header.
 mod signed;
+// Large files sent from disk with sendfile; files that shrink mid-send.
 mod zero_copy;

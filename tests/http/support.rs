@@ -143,6 +143,12 @@ impl Conn {
         tokio::time::timeout(STEP, self.stream.write_all(bytes)).await.expect("write in time").unwrap();
     }
 
+    /// Writes without insisting: a server may answer (and close) before it has read all of a
+    /// request it refuses, so the write can fail with EPIPE/ECONNRESET.
+    pub async fn write_lenient(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        tokio::time::timeout(STEP, self.stream.write_all(bytes)).await.expect("write in time")
+    }
+
     pub async fn shutdown_write(&mut self) {
         let _ = tokio::time::timeout(STEP, self.stream.shutdown()).await;
     }
