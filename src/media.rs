@@ -57,9 +57,19 @@ impl MediaKind {
         }
     }
 
+    /// Classifies a file name by its extension.
+    pub fn of_name(name: &str) -> MediaKind {
+        MediaKind::from_extension(name.rsplit_once('.').map(|(_, ext)| ext))
+    }
+
     /// True for `.m3u8`.
     pub fn is_playlist(self) -> bool {
         self == MediaKind::Playlist
+    }
+
+    /// Packager output: playlists, segments, init sections, subtitles (not keys or others).
+    pub fn is_media(self) -> bool {
+        !matches!(self, MediaKind::Key | MediaKind::Other)
     }
 }
 
@@ -91,6 +101,9 @@ mod tests {
         assert_eq!(MediaKind::from_extension(Some("vtt")).content_type(), "text/vtt");
         assert_eq!(MediaKind::from_extension(Some("key")).content_type(), "application/octet-stream");
         assert_eq!(MediaKind::from_extension(None), MediaKind::Other);
+        assert_eq!(MediaKind::of_name("index.M3U8"), MediaKind::Playlist);
+        assert!(MediaKind::of_name("a.m4s").is_media() && !MediaKind::of_name("k.key").is_media());
+        assert!(!MediaKind::of_name("README").is_media());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Rendering a [`ResponsePlan`] for hyper: RAM bytes handed out in frames of at most [`FRAME`]
 //! (zero-copy slices), a file range read in [`FILE_CHUNK`] pieces on the blocking pool; the
-//! plan's retention guard is held until the last frame is taken. Must not change what the plan
+//! plan's stream-usage guard is held until the last frame is taken. Must not change what the plan
 //! says; a file that shrinks mid-body ends the body with an error (hyper aborts the connection).
 
 use std::fs::File;

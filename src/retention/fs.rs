@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::index::{Dir, Index, Listing};
+use crate::media::{self, MediaKind};
 use crate::playlist::{self, PlaylistInfo};
 
 /// Walks the tree below `root/start` (`""`: the whole root) into an index. A `start` that is
@@ -26,7 +27,7 @@ pub fn walk(root: &Path, start: &str, now: SystemTime) -> Index {
             let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             if kind.is_dir() {
                 pending.push(child);
-            } else if kind.is_file() && !name.ends_with(".tmp") {
+            } else if kind.is_file() && !media::is_tmp_name(&name) {
                 let Ok(meta) = entry.metadata() else { continue };
                 dir.last_write = dir.last_write.max(meta.modified().unwrap_or(now));
                 dir.files.insert(name, meta.len());
@@ -35,7 +36,8 @@ pub fn walk(root: &Path, start: &str, now: SystemTime) -> Index {
         if dir.last_write == SystemTime::UNIX_EPOCH {
             dir.last_write = std::fs::metadata(root.join(&rel)).and_then(|m| m.modified()).unwrap_or(now);
         }
-        let playlists: Vec<String> = dir.files.keys().filter(|f| f.ends_with(".m3u8")).cloned().collect();
+        let playlists: Vec<String> =
+            dir.files.keys().filter(|f| MediaKind::of_name(f).is_playlist()).cloned().collect();
         for p in playlists {
             let listing = read_listing(root, &rel, &p);
             dir.set_listing(&p, listing, now);

@@ -2,6 +2,7 @@
 //! stream directories their playlists, last write, last read and responses in flight. Pure data;
 //! the retention thread feeds it from one walk at start and the watcher's events afterwards.
 
+use crate::media::MediaKind;
 use crate::usage::StreamUsage;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -78,10 +79,7 @@ impl Dir {
 
     /// Looks like packager output (playlists or segments), as opposed to other content.
     pub fn has_media(&self) -> bool {
-        self.files.keys().any(|f| {
-            let ext = f.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-            matches!(ext.as_str(), "m3u8" | "ts" | "m4s" | "mp4" | "m4a" | "aac" | "vtt")
-        })
+        self.files.keys().any(|f| MediaKind::of_name(f).is_media())
     }
 
     /// Every playlist has ended (a VOD).

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::index::split;
 use super::{fs, policy, Msg, Worker};
+use crate::media::MediaKind;
 use crate::path::NormPath;
 use crate::store::Change;
 
@@ -105,7 +106,7 @@ impl Worker {
             self.shared.stats.segments_vanished_while_listed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("{rel} disappeared while its playlist still lists it: players will get 404");
         }
-        if name.ends_with(".m3u8") {
+        if MediaKind::of_name(name).is_playlist() {
             let listing = size.and_then(|_| fs::read_listing(&self.root, dir, name));
             if let Some(d) = self.index.dirs.get_mut(dir) {
                 d.set_listing(name, listing, now);

@@ -83,18 +83,7 @@ async fn keep_alive_and_pipelining_answer_in_order() {
 async fn h2c_prior_knowledge() {
     use http_body_util::{BodyExt, Empty};
     let s = TestServer::start().await;
-    let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let (mut sender, conn) = tokio::time::timeout(
-        STEP,
-        hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    tokio::spawn(conn);
+    let (mut sender, _conn) = h2c(&s).await;
     for path in ["/vod_ts/index.m3u8", "/fmp4/seg0.m4s"] {
         let req = http::Request::get(format!("http://t{path}")).body(Empty::<bytes::Bytes>::new()).unwrap();
         let resp = tokio::time::timeout(STEP, sender.send_request(req)).await.unwrap().unwrap();

@@ -131,12 +131,14 @@ impl Response {
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// How the connection ended, once it has: "EOF" or the read error (a reset is not a close).
+    ended: Option<String>,
 }
 
 impl Conn {
     pub async fn open(addr: SocketAddr) -> Conn {
         let stream = tokio::time::timeout(STEP, TcpStream::connect(addr)).await.expect("connect in time").unwrap();
-        Conn { stream, buf: Vec::new() }
+        Conn { stream, buf: Vec::new(), ended: None }
     }
 
     pub async fn write(&mut self, bytes: &[u8]) {
@@ -157,7 +159,14 @@ impl Conn {
     async fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 16 * 1024];
         match tokio::time::timeout(STEP, self.stream.read(&mut chunk)).await.expect("read in time") {
-            Ok(0) | Err(_) => false,
+            Ok(0) => {
+                self.ended = Some("EOF".into());
+                false
+            }
+            Err(e) => {
+                self.ended = Some(e.to_string());
+                false
+            }
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
@@ -204,7 +213,8 @@ impl Conn {
         let len: usize = if no_body { 0 } else { response.header("content-length").map_or(0, |v| v.parse().unwrap()) };
         while self.buf.len() < len {
             if !self.fill().await {
-                panic!("connection closed after {} of {len} body bytes", self.buf.len());
+                let how = self.ended.as_deref().unwrap_or("?");
+                panic!("connection closed ({how}) after {} of {len} body bytes", self.buf.len());
             }
         }
         response.body = self.buf.drain(..len).collect();
