@@ -29,14 +29,13 @@ use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::respond::{Refusal, Respond};
 use crate::secure_link::{self, Verdict};
 use crate::store::{FileEntry, Lookup, Store};
-use crate::usage::{ReadGuard, Usage};
+use crate::usage::ReadGuard;
 
 /// Answers media requests from the store. Holds only what a request reads.
 pub struct MediaHandler {
-    /// The media root and its cache.
+    /// The media root and its cache (each version carries its stream's usage record, which
+    /// every file response marks).
     pub store: Store,
-    /// Stream usage, marked for every file response.
-    pub usage: Arc<Usage>,
     /// The per-request settings.
     pub policy: Arc<Policy>,
 }
@@ -166,7 +165,7 @@ impl MediaHandler {
             }
         }
         let part = select_part(&entry, req.headers)?;
-        let guard = self.usage.begin_read(&path);
+        let guard = entry.stream.begin_read();
         Ok(Outcome::File { entry, part, head_only, guard })
     }
 

@@ -48,8 +48,8 @@ impl AppState {
             },
             zero_copy_min_bytes: startup.zero_copy.then_some(startup.zero_copy_min_bytes),
         };
-        let store = Store::open(&startup.root, settings)?;
         let usage = Arc::new(Usage::default());
+        let store = Store::open(&startup.root, settings, Arc::clone(&usage))?;
         let (changes, queued) = watcher::change_queue();
         let retention = match &policy.retention {
             Some(cfg) => {
@@ -61,11 +61,7 @@ impl AppState {
         let sinks: Vec<Arc<dyn EventSink>> =
             retention.iter().map(|r| Arc::new(r.clone()) as Arc<dyn EventSink>).collect();
         let watcher = watcher::start(store.clone(), queued, sinks);
-        let handler = Arc::new(MediaHandler {
-            store: store.clone(),
-            usage: Arc::clone(&usage),
-            policy: Arc::clone(&config.policy),
-        });
+        let handler = Arc::new(MediaHandler { store: store.clone(), policy: Arc::clone(&config.policy) });
         Ok(Arc::new(AppState { config, store, usage, handler, watcher, retention, gate: Gate::default() }))
     }
 }

@@ -20,6 +20,7 @@ use anyhow::Context;
 use crate::headers::HeaderPolicy;
 use crate::media::MediaKind;
 use crate::path::NormPath;
+use crate::usage::Usage;
 use cache::Cached;
 pub use cache::Validity;
 pub use entry::{Content, FileEntry, SignedMemo};
@@ -70,6 +71,8 @@ struct Inner {
     /// Bumped by every rescan: moka applies `invalidate_entries_if` lazily, so the memo drops
     /// everything it holds instead.
     generation: AtomicU64,
+    /// Stream usage: every version read is tied to its directory's record.
+    usage: Arc<Usage>,
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -117,8 +120,8 @@ enum LoadError {
 }
 
 impl Store {
-    /// Opens the media root.
-    pub fn open(root: &Path, settings: StoreSettings) -> anyhow::Result<Store> {
+    /// Opens the media root; versions it reads record their reads in `usage`.
+    pub fn open(root: &Path, settings: StoreSettings, usage: Arc<Usage>) -> anyhow::Result<Store> {
         let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
         let dir = std::fs::File::open(&root).with_context(|| format!("opening media root {}", root.display()))?;
         Ok(Store {
@@ -135,6 +138,7 @@ impl Store {
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
                 reads: AtomicU64::new(0),
+                usage,
             }),
         })
     }

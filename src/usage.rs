@@ -20,6 +20,14 @@ pub struct StreamUsage {
 }
 
 impl StreamUsage {
+    /// Records a read and marks a response in flight until the guard drops. Cached file
+    /// versions hold their stream's record, so a hit costs no map lookup.
+    pub fn begin_read(self: &Arc<Self>) -> ReadGuard {
+        self.last_read_ms.store(now_ms(), Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        ReadGuard(Arc::clone(self))
+    }
+
     /// The last read as a time (`UNIX_EPOCH` if never read).
     pub fn last_read(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
@@ -49,12 +57,9 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Records a read of `path` and marks a response in flight for its directory.
-    pub fn begin_read(&self, path: &NormPath) -> ReadGuard {
-        let stream = self.stream(stream_dir(path.relative()));
-        stream.last_read_ms.store(now_ms(), Ordering::Relaxed);
-        stream.in_flight.fetch_add(1, Ordering::Relaxed);
-        ReadGuard(stream)
+    /// The usage record of the directory holding `path`.
+    pub fn of_path(&self, path: &NormPath) -> Arc<StreamUsage> {
+        self.stream(stream_dir(path.relative()))
     }
 
     /// The usage record of directory `dir` (relative to the root), made on first use.
@@ -72,11 +77,13 @@ impl Usage {
         self.streams.read().unwrap_or_else(|p| p.into_inner()).get(dir).cloned()
     }
 
-    /// Forgets directories `keep` says are gone (retention, after it deleted streams), unless
-    /// a response from them is still being sent.
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    /// Forgets a directory that was deleted (retention), unless a response from it is still
+    /// being sent. Records are otherwise kept: cached file versions share them.
+    pub fn forget(&self, dir: &str) {
         let mut map = self.streams.write().unwrap_or_else(|p| p.into_inner());
-        map.retain(|dir, s| keep(dir) || s.is_reading());
+        if map.get(dir).is_some_and(|s| !s.is_reading()) {
+            map.remove(dir);
+        }
     }
 }
 
@@ -103,25 +110,26 @@ mod tests {
     fn reads_are_counted_per_directory_until_the_guard_drops() {
         let usage = Usage::default();
         let path = NormPath::parse("/live/a/seg1.ts").unwrap();
-        let guard = usage.begin_read(&path);
+        let guard = usage.of_path(&path).begin_read();
         let stream = usage.get("live/a").unwrap();
         assert!(stream.is_reading());
         assert!(stream.last_read() > UNIX_EPOCH);
-        let second = usage.begin_read(&NormPath::parse("/live/a/index.m3u8").unwrap());
+        let second = usage.of_path(&NormPath::parse("/live/a/index.m3u8").unwrap()).begin_read();
         assert_eq!(stream.in_flight.load(Ordering::Relaxed), 2);
         drop((guard, second));
         assert!(!stream.is_reading());
         assert!(Arc::ptr_eq(&stream, &usage.stream("live/a")));
-        usage.begin_read(&NormPath::parse("/top.m3u8").unwrap());
+        usage.of_path(&NormPath::parse("/top.m3u8").unwrap()).begin_read();
         assert!(usage.get("").is_some());
     }
 
     #[test]
-    fn retain_keeps_streams_being_read() {
+    fn forget_keeps_streams_being_read() {
         let usage = Usage::default();
-        let guard = usage.begin_read(&NormPath::parse("/a/x.ts").unwrap());
-        usage.begin_read(&NormPath::parse("/b/x.ts").unwrap());
-        usage.retain(|_| false);
+        let guard = usage.stream("a").begin_read();
+        usage.stream("b").begin_read();
+        usage.forget("a");
+        usage.forget("b");
         assert!(usage.get("a").is_some() && usage.get("b").is_none());
         drop(guard);
         assert_eq!(stream_dir("a/b/c.ts"), "a/b");

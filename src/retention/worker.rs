@@ -176,6 +176,7 @@ impl Worker {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 self.index.dirs.remove(rel);
+                self.usage.forget(rel);
                 self.invalidate(rel, &deleted.files);
                 self.publish_activity();
             }
@@ -250,13 +251,11 @@ impl Worker {
         }
     }
 
-    /// Points every indexed directory at its usage record (reads recorded before the index
-    /// knew the directory are kept), and forgets the records of directories that are gone.
+    /// Points every indexed directory at its usage record (shared with the cached versions of
+    /// its files, so reads recorded before the index knew the directory are kept).
     pub(super) fn publish_activity(&mut self) {
         for (rel, d) in &mut self.index.dirs {
             d.activity = self.usage.stream(rel);
         }
-        let dirs = &self.index.dirs;
-        self.usage.retain(|rel| dirs.contains_key(rel));
     }
 }

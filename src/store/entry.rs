@@ -13,6 +13,7 @@ use crate::headers::{HeaderPolicy, VersionValues};
 use crate::media::MediaKind;
 use crate::plan::FixedHeaders;
 use crate::playlist::PlaylistInfo;
+use crate::usage::StreamUsage;
 
 /// Where a file version's bytes are.
 #[derive(Debug)]
@@ -60,6 +61,8 @@ pub struct FileEntry {
     pub validators_head: Arc<FixedHeaders>,
     /// The last signed variant of this playlist version (see `handler::signing`).
     pub(super) signed: Mutex<Option<SignedMemo>>,
+    /// Its stream directory's usage record (a response marks it without a map lookup).
+    pub stream: Arc<StreamUsage>,
     /// When this version was read: its validity period runs from here at the latest.
     pub(super) created: Instant,
     /// Set when the cache lets go of this version (replaced, invalidated, evicted, expired):
@@ -116,10 +119,17 @@ impl FileEntry {
             content_type: self.content_type.clone(),
             cache_control: self.cache_control.clone(),
             signed: Mutex::new(None),
+            stream: Arc::clone(&self.stream),
             created: self.created,
             retired: AtomicBool::new(false),
             content: Content::Ram(bytes),
         }
+    }
+
+    /// The same version, counted as part of `stream` (set once, when the version is read).
+    pub(super) fn in_stream(mut self, stream: Arc<StreamUsage>) -> FileEntry {
+        self.stream = stream;
+        self
     }
 
     /// The memoised signed variant for `key`, if it is the last one made.
@@ -194,6 +204,7 @@ fn finish_entry(
         ok_head: blocks.ok,
         validators_head: blocks.validators,
         signed: Mutex::new(None),
+        stream: Arc::default(),
         created: Instant::now(),
         retired: AtomicBool::new(false),
         hits: Default::default(),

@@ -15,6 +15,7 @@ use super::entry::{disk_entry, entry_for};
 use super::{Inner, Lookup};
 use crate::media::MediaKind;
 use crate::playlist::PlaylistInfo;
+use crate::usage::stream_dir;
 
 /// Reads attempted before a still-changing playlist is reported busy.
 const ATTEMPTS: usize = 12;
@@ -60,7 +61,8 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
         if fill == Fill::Any && large && !kind.is_playlist() {
             // Left on disk: sent with sendfile, never copied into RAM. Playlists are always read
             // (they are small, checked for tearing, and may be rewritten for signatures).
-            return Ok(Lookup::Found(Arc::new(disk_entry(file, &before, kind, &inner.policy))));
+            let entry = disk_entry(file, &before, kind, &inner.policy);
+            return Ok(Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel))))));
         }
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
@@ -70,7 +72,8 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             whole = PlaylistInfo::looks_complete(&bytes) && (settle == Settle::Renamed || stays_quiet(&file, &after)?);
         }
         if whole {
-            return Ok(Lookup::Found(Arc::new(entry_for(bytes, kind, &after, &inner.policy))));
+            let entry = entry_for(bytes, kind, &after, &inner.policy);
+            return Ok(Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel))))));
         }
         std::thread::sleep(QUIET);
     }
