@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Http1Driver};
+use crate::config::{Config, ConfigError, Http1Driver};
 use crate::hyper_driver::HyperDriver;
 use crate::native_driver::NativeDriver;
 use crate::net::{self, Timeouts};
@@ -31,9 +31,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 impl App {
     /// Binds every listener (logging `listening on …`) and builds the state: the root is open
     /// and indexed, the watcher running. Call inside a Tokio runtime.
+    /// Errors that are configuration problems (an address that is not this host's or that
+    /// needs privileges, a root that cannot be opened) are a [`ConfigError`] inside the
+    /// `anyhow::Error`, so `serve` can exit 78 for them and 1 for runtime failures.
     pub async fn start(config: Config) -> anyhow::Result<App> {
         process::raise_open_file_limit();
-        let listeners = net::bind(&config.startup.listen).await?;
+        let listeners = net::bind(&config.startup.listen).await.map_err(|e| as_config_problem(&config, e))?;
         let state = AppState::new(config)?;
         Ok(App { state, listeners })
     }
@@ -71,6 +74,21 @@ impl App {
             task.abort();
         }
         Ok(())
+    }
+}
+
+/// A bind failure that no restart can cure is a configuration problem; one that may pass (the
+/// address in use by a process that is stopping) is not.
+fn as_config_problem(config: &Config, e: anyhow::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let kind = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    match kind {
+        Some(ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => anyhow::Error::new(ConfigError {
+            file: config.source.clone(),
+            key: "server.listen".into(),
+            message: format!("{e:#}"),
+        }),
+        _ => e,
     }
 }
 

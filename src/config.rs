@@ -63,6 +63,8 @@ pub struct Policy {
     pub require_header: Option<RequiredHeader>,
     /// `[http]`.
     pub http: HttpConfig,
+    /// `[hls]`.
+    pub hls: HlsConfig,
     /// `[secure_link]`, absent when no path needs a signature.
     pub secure_link: Option<crate::secure_link::SecureLink>,
     /// `[retention]`, absent when hls-origin must never delete anything.
@@ -99,6 +101,14 @@ pub struct HttpConfig {
     pub immutable_max_age: Duration,
     /// CORS headers, `None` when `cors = false`.
     pub cors: Option<CorsConfig>,
+}
+
+/// `[hls]`: live-HLS behaviour.
+#[derive(Debug, Clone)]
+pub struct HlsConfig {
+    /// `max-age` of a playlist with `EXT-X-ENDLIST` but no `PLAYLIST-TYPE:VOD`: a stopped live
+    /// stream that may restart on the same URL (`ended_max_age`, default 10s).
+    pub ended_max_age: Duration,
 }
 
 /// CORS response headers, precomputed.
@@ -149,11 +159,13 @@ impl Config {
         raw::parse(text, path)
     }
 
-    /// A built-in config serving `root` on `listen` with every default (used by `demo`).
-    pub fn with_defaults(root: PathBuf, listen: SocketAddr) -> Config {
-        let text = format!("[server]\nlisten = [\"{listen}\"]\nroot = {:?}\n", root.to_string_lossy());
-        // The text above is built from a valid address and a quoted path, and root exists
-        // when `demo` calls this; a failure here is a programming error worth a panic message.
-        Config::from_toml(&text, Path::new("<built-in>")).expect("built-in config is valid")
+    /// A config serving `root` on `listen` with every other key at its default
+    /// (`serve --root DIR --listen ADDR`, and `demo`). A relative `root` is taken from the
+    /// current directory.
+    pub fn for_root(root: &Path, listen: &[SocketAddr]) -> Result<Config, ConfigError> {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
+        let text = format!("[server]\nlisten = [{}]\nroot = {:?}\n", listen.join(", "), root.to_string_lossy());
+        Config::from_toml(&text, Path::new("<command line>"))
     }
 }

@@ -29,10 +29,21 @@ pub const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 /// The policy built into every cached file version.
 #[derive(Clone, Debug)]
 pub struct HeaderPolicy {
-    /// `max-age` for content that never changes.
-    pub immutable_max_age: Duration,
+    /// The `max-age` of each kind of content that may be cached for a while.
+    pub ages: Ages,
     /// CORS headers sent with every file response, `None` when off.
     pub cors: Option<CorsConfig>,
+}
+
+/// `max-age` values that are configured rather than derived from a playlist.
+#[derive(Clone, Copy, Debug)]
+pub struct Ages {
+    /// Content that never changes: segments, init sections, sidecar files, VOD playlists
+    /// (`http.immutable_max_age`).
+    pub immutable: Duration,
+    /// A playlist with `EXT-X-ENDLIST` but no `PLAYLIST-TYPE:VOD`: a live stream that stopped,
+    /// which a restarted encoder may start over on the same URL (`hls.ended_max_age`).
+    pub ended: Duration,
 }
 
 /// The `Cache-Control` value for a file of this kind.
@@ -40,15 +51,20 @@ pub struct HeaderPolicy {
 /// - A live media playlist may change every target duration; RFC 8216 §6.2.2 has clients reload
 ///   it no sooner than half of it after an unchanged reload, so a CDN holding it longer than half
 ///   the target duration would make players fall behind. We send `floor(target / 2)` seconds.
-/// - A VOD playlist (`EXT-X-ENDLIST` or `PLAYLIST-TYPE:VOD`, §4.3.3.4–5) never changes again, and
-///   segments and init sections never change once complete: `immutable_max_age`.
+/// - A VOD playlist (`PLAYLIST-TYPE:VOD` and `EXT-X-ENDLIST`, §4.3.3.4–5) never changes again,
+///   and segments, init sections and sidecar files never change once complete: `ages.immutable`.
+/// - A playlist with `EXT-X-ENDLIST` alone is a live stream that stopped (ffmpeg appends it on
+///   every graceful stop); a restarted encoder starts it over on the same URL, so a CDN must not
+///   keep it for a day: `ages.ended`.
 /// - A playlist without a target duration (a master playlist) gets one second, so that a
 ///   restarted encoder with a new ladder is picked up at once while a CDN still collapses load.
 /// - Anything else is revalidated each time.
-pub fn cache_control(kind: MediaKind, playlist: Option<&PlaylistInfo>, immutable_max_age: Duration) -> HeaderValue {
-    let immutable = || HeaderValue::from_str(&format!("public, max-age={}", immutable_max_age.as_secs()));
+pub fn cache_control(kind: MediaKind, playlist: Option<&PlaylistInfo>, ages: Ages) -> HeaderValue {
+    let max_age = |age: Duration| HeaderValue::from_str(&format!("public, max-age={}", age.as_secs()));
+    let immutable = || max_age(ages.immutable);
     let value = match (kind, playlist) {
-        (MediaKind::Playlist, Some(p)) if p.ended => immutable(),
+        (MediaKind::Playlist, Some(p)) if p.vod => immutable(),
+        (MediaKind::Playlist, Some(p)) if p.ended => max_age(ages.ended),
         (MediaKind::Playlist, Some(PlaylistInfo { target_duration: Some(t), .. })) => {
             HeaderValue::from_str(&format!("public, max-age={}", t / 2))
         }
@@ -140,13 +156,13 @@ pub const ERROR_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("text/plain
 mod tests {
     use super::*;
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    const AGES: Ages = Ages { immutable: Duration::from_secs(86_400), ended: Duration::from_secs(10) };
 
     #[test]
     fn live_playlist_max_age_is_at_most_half_the_target() {
         for t in 1..20u64 {
-            let info = PlaylistInfo { target_duration: Some(t), ended: false, master: false };
-            let v = cache_control(MediaKind::Playlist, Some(&info), DAY);
+            let info = PlaylistInfo { target_duration: Some(t), ..Default::default() };
+            let v = cache_control(MediaKind::Playlist, Some(&info), AGES);
             let age: u64 = v.to_str().unwrap().rsplit('=').next().unwrap().parse().unwrap();
             assert!(age * 2 <= t, "target {t} -> {v:?}");
         }
@@ -154,13 +170,16 @@ mod tests {
 
     #[test]
     fn vod_and_segments_are_long() {
-        let vod = PlaylistInfo { target_duration: Some(6), ended: true, master: false };
-        assert_eq!(cache_control(MediaKind::Playlist, Some(&vod), DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::TsSegment, None, DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::Mp4, None, DAY), "public, max-age=86400");
-        assert_eq!(cache_control(MediaKind::Other, None, DAY), "no-cache");
-        let master = PlaylistInfo { target_duration: None, ended: false, master: true };
-        assert_eq!(cache_control(MediaKind::Playlist, Some(&master), DAY), "public, max-age=1");
+        let vod = PlaylistInfo { target_duration: Some(6), ended: true, vod: true, master: false };
+        assert_eq!(cache_control(MediaKind::Playlist, Some(&vod), AGES), "public, max-age=86400");
+        let stopped = PlaylistInfo { target_duration: Some(6), ended: true, vod: false, master: false };
+        assert_eq!(cache_control(MediaKind::Playlist, Some(&stopped), AGES), "public, max-age=10");
+        assert_eq!(cache_control(MediaKind::TsSegment, None, AGES), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::Mp4, None, AGES), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::Image("image/jpeg"), None, AGES), "public, max-age=86400");
+        assert_eq!(cache_control(MediaKind::Other, None, AGES), "no-cache");
+        let master = PlaylistInfo { target_duration: None, master: true, ..Default::default() };
+        assert_eq!(cache_control(MediaKind::Playlist, Some(&master), AGES), "public, max-age=1");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::net::{Conn, StopWatch};
 use crate::request::{Fields, RequestHead, Target, MAX_HEAD_BYTES};
-use crate::respond::{self, AccessLine, Respond};
+use crate::respond::{self, AccessLine, Refusal, Respond};
 
 /// Serves connections with hyper; cheap to clone (one per connection).
 pub struct HyperDriver<R> {
@@ -93,14 +93,24 @@ async fn respond<R: Respond>(
     req: http::Request<Incoming>,
 ) -> Result<http::Response<body::PlanBody>, Infallible> {
     let started = Instant::now();
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let head = RequestHead {
         remote: Some(peer.ip()),
         method: &parts.method,
         target: Target::of_uri(&parts.uri),
         headers: Fields::Map(&parts.headers),
     };
-    let plan = responder.respond(head).await;
+    let plan = if hyper::body::Body::is_end_stream(&body) {
+        responder.respond(head).await
+    } else {
+        // A request with a body is refused as the native driver refuses it: nothing here takes
+        // one, and the connection closes rather than read it.
+        let mut plan = responder.refuse(Refusal::Malformed);
+        if parts.version < http::Version::HTTP_2 {
+            plan.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        plan
+    };
     if responder.logs_access() {
         let line = AccessLine { peer, method: &parts.method, target: &parts.uri, version: parts.version };
         respond::finish(line, plan.status, plan.body.len(), started);

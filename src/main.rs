@@ -23,10 +23,18 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(&e),
         },
-        Command::Serve { config } => match Config::load(&config) {
-            Ok(config) => exit(runtime().and_then(|rt| rt.block_on(app::run(config, process::shutdown_signal())))),
-            Err(e) => config_error(&e),
-        },
+        Command::Serve { config, root, listen } => {
+            let loaded = match (config, root) {
+                (Some(file), _) => Config::load(&file),
+                (None, Some(root)) => Config::for_root(&root, &listen),
+                // clap requires one of them.
+                (None, None) => return ExitCode::from(2),
+            };
+            match loaded {
+                Ok(config) => exit(runtime().and_then(|rt| rt.block_on(app::run(config, process::shutdown_signal())))),
+                Err(e) => config_error(&e),
+            }
+        }
         Command::Sign { config, path, ttl, remote_addr } => match Config::load(&config) {
             Ok(config) => sign(&config, &path, ttl, remote_addr),
             Err(e) => config_error(&e),
@@ -85,12 +93,17 @@ fn config_error(e: &hls_origin::config::ConfigError) -> ExitCode {
     ExitCode::from(EX_CONFIG)
 }
 
+/// 78 for configuration problems found at start (systemd's unit then stops restarting), 1 for
+/// runtime failures.
 fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<hls_origin::config::ConfigError>() {
+            Some(config) => config_error(config),
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

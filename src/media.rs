@@ -22,6 +22,10 @@ pub enum MediaKind {
     Vtt,
     /// `.key`: an AES-128 key (RFC 8216 §4.3.2.4).
     Key,
+    /// A thumbnail or poster next to a stream (`.jpg .jpeg .png .webp .avif`), with its type.
+    Image(&'static str),
+    /// `.json`: metadata next to a stream.
+    Json,
     /// Anything else: served as opaque bytes that may change.
     Other,
 }
@@ -35,10 +39,21 @@ impl MediaKind {
             ("ts", MediaKind::TsSegment),
             ("m4s", MediaKind::Fmp4Segment),
             ("mp4", MediaKind::Mp4),
+            // CMAF track files (ISO/IEC 23000-19): video and audio in MP4.
+            ("cmfv", MediaKind::Mp4),
+            ("m4v", MediaKind::Mp4),
             ("m4a", MediaKind::M4a),
+            ("cmfa", MediaKind::M4a),
             ("aac", MediaKind::Aac),
             ("vtt", MediaKind::Vtt),
+            ("webvtt", MediaKind::Vtt),
             ("key", MediaKind::Key),
+            ("jpg", MediaKind::Image("image/jpeg")),
+            ("jpeg", MediaKind::Image("image/jpeg")),
+            ("png", MediaKind::Image("image/png")),
+            ("webp", MediaKind::Image("image/webp")),
+            ("avif", MediaKind::Image("image/avif")),
+            ("json", MediaKind::Json),
         ];
         TABLE.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)).map_or(MediaKind::Other, |&(_, k)| k)
     }
@@ -53,6 +68,8 @@ impl MediaKind {
             MediaKind::M4a => "audio/mp4",
             MediaKind::Aac => "audio/aac",
             MediaKind::Vtt => "text/vtt",
+            MediaKind::Image(content_type) => content_type,
+            MediaKind::Json => "application/json",
             MediaKind::Key | MediaKind::Other => "application/octet-stream",
         }
     }
@@ -67,9 +84,10 @@ impl MediaKind {
         self == MediaKind::Playlist
     }
 
-    /// Packager output: playlists, segments, init sections, subtitles (not keys or others).
+    /// Packager output: playlists, segments, init sections, subtitles (not keys, sidecar files
+    /// or others).
     pub fn is_media(self) -> bool {
-        !matches!(self, MediaKind::Key | MediaKind::Other)
+        !matches!(self, MediaKind::Key | MediaKind::Image(_) | MediaKind::Json | MediaKind::Other)
     }
 }
 
@@ -101,9 +119,23 @@ mod tests {
         assert_eq!(MediaKind::from_extension(Some("vtt")).content_type(), "text/vtt");
         assert_eq!(MediaKind::from_extension(Some("key")).content_type(), "application/octet-stream");
         assert_eq!(MediaKind::from_extension(None), MediaKind::Other);
+        for (ext, ct) in [
+            ("jpg", "image/jpeg"),
+            ("JPEG", "image/jpeg"),
+            ("png", "image/png"),
+            ("webp", "image/webp"),
+            ("avif", "image/avif"),
+            ("cmfv", "video/mp4"),
+            ("m4v", "video/mp4"),
+            ("cmfa", "audio/mp4"),
+            ("webvtt", "text/vtt"),
+            ("json", "application/json"),
+        ] {
+            assert_eq!(MediaKind::from_extension(Some(ext)).content_type(), ct, "{ext}");
+        }
         assert_eq!(MediaKind::of_name("index.M3U8"), MediaKind::Playlist);
         assert!(MediaKind::of_name("a.m4s").is_media() && !MediaKind::of_name("k.key").is_media());
-        assert!(!MediaKind::of_name("README").is_media());
+        assert!(!MediaKind::of_name("README").is_media() && !MediaKind::of_name("poster.jpg").is_media());
     }
 
     #[test]

@@ -188,7 +188,29 @@ async fn refuse<R: Respond>(
     out.clear();
     head::render((&plan).into(), &date(), Connection::Close, out);
     send::response(io, out, &plan.body).await?;
+    linger(io).await;
     Ok(None)
+}
+
+/// After a refusal the client may still be sending (a body, the rest of an oversized head).
+/// Closing a socket with unread bytes makes the kernel send a reset, which can destroy the
+/// answer before the client has read it; so, as nginx's `lingering_close` does, end our side
+/// first and read and discard what still arrives, for a bounded time and amount.
+async fn linger(io: &mut ActivityIo) {
+    const LINGER_TIME: Duration = Duration::from_secs(2);
+    const LINGER_BYTES: usize = 1024 * 1024;
+    if io.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut sink = vec![0u8; 16 * 1024];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, io.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
+    }
 }
 
 /// The IMF-fixdate of the current second, formatted once per second per thread. Read from the

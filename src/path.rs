@@ -168,6 +168,21 @@ fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
     Ok(out)
 }
 
+/// `path` as it may stand in a URL: every byte outside RFC 3986's `pchar` set and `/` as `%XX`
+/// (so a normalised path with spaces, `?`, `#` or non-ASCII is a valid, unambiguous target).
+pub fn percent_encode(path: &str) -> String {
+    const KEEP: &[u8] = b"-._~!$&'()*+,;=:@/";
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +280,14 @@ mod tests {
             if let Ok(p) = NormPath::parse(&raw) {
                 prop_assert!(!p.relative().split('/').any(|s| s == ".."));
             }
+        }
+    }
+
+    #[test]
+    fn percent_encoding_round_trips_through_normalisation() {
+        assert_eq!(percent_encode("/a b/caf\u{e9}?#%.ts"), "/a%20b/caf%C3%A9%3F%23%25.ts");
+        for p in ["/live/my stream/index.m3u8", "/x/%/y", "/\u{e9}t\u{e9}/a+b.ts"] {
+            assert_eq!(NormPath::parse(&percent_encode(p)).unwrap().as_str(), p);
         }
     }
 }

@@ -6,8 +6,12 @@
 pub struct PlaylistInfo {
     /// `EXT-X-TARGETDURATION` in whole seconds (§4.3.3.1).
     pub target_duration: Option<u64>,
-    /// `EXT-X-ENDLIST` present, or `EXT-X-PLAYLIST-TYPE:VOD` (§4.3.3.4–5): it will not change.
+    /// `EXT-X-ENDLIST` present, or `EXT-X-PLAYLIST-TYPE:VOD` (§4.3.3.4–5): no segment will be
+    /// added (for now: a stopped live encoder that restarts on the same path starts it over).
     pub ended: bool,
+    /// `EXT-X-PLAYLIST-TYPE:VOD` and `EXT-X-ENDLIST` both present: the playlist can never change
+    /// (§4.3.3.5). The only playlists that may be cached for long.
+    pub vod: bool,
     /// Has `EXT-X-STREAM-INF` (§4.3.4.2): a master (multivariant) playlist.
     pub master: bool,
 }
@@ -16,16 +20,21 @@ impl PlaylistInfo {
     /// Scans playlist bytes. Lines may end in LF or CRLF (§4.1); unknown tags are ignored.
     pub fn scan(bytes: &[u8]) -> PlaylistInfo {
         let mut info = PlaylistInfo::default();
+        let (mut endlist, mut vod_type) = (false, false);
         for line in bytes.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(v) = line.strip_prefix(b"#EXT-X-TARGETDURATION:") {
                 info.target_duration = std::str::from_utf8(v).ok().and_then(|s| s.trim().parse().ok());
-            } else if line == b"#EXT-X-ENDLIST" || line == b"#EXT-X-PLAYLIST-TYPE:VOD" {
-                info.ended = true;
+            } else if line == b"#EXT-X-ENDLIST" {
+                endlist = true;
+            } else if line == b"#EXT-X-PLAYLIST-TYPE:VOD" {
+                vod_type = true;
             } else if line.starts_with(b"#EXT-X-STREAM-INF:") {
                 info.master = true;
             }
         }
+        info.ended = endlist || vod_type;
+        info.vod = endlist && vod_type;
         info
     }
 
@@ -76,16 +85,20 @@ mod tests {
     fn live_media_playlist() {
         let p = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:6.0,\na7.ts\n";
         let info = PlaylistInfo::scan(p);
-        assert_eq!(info, PlaylistInfo { target_duration: Some(6), ended: false, master: false });
+        assert_eq!(info, PlaylistInfo { target_duration: Some(6), ended: false, vod: false, master: false });
         assert!(PlaylistInfo::looks_complete(p));
     }
 
     #[test]
     fn vod_and_master_and_crlf() {
         let vod = b"#EXTM3U\r\n#EXT-X-TARGETDURATION:4\r\n#EXTINF:4,\r\na.ts\r\n#EXT-X-ENDLIST\r\n";
-        assert_eq!(PlaylistInfo::scan(vod), PlaylistInfo { target_duration: Some(4), ended: true, master: false });
+        // ENDLIST alone: a stopped live stream, not a VOD.
+        let stopped = PlaylistInfo { target_duration: Some(4), ended: true, vod: false, master: false };
+        assert_eq!(PlaylistInfo::scan(vod), stopped);
         let typed = b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n";
-        assert!(PlaylistInfo::scan(typed).ended);
+        assert!(PlaylistInfo::scan(typed).ended && !PlaylistInfo::scan(typed).vod, "VOD still being written");
+        let whole = b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(PlaylistInfo::scan(whole).vod);
         let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n";
         assert!(PlaylistInfo::scan(master).master);
         assert!(!PlaylistInfo::looks_complete(b"#EXTM3U\n#EXTINF:6.0,\na7."));

@@ -43,6 +43,8 @@ pub struct Stats {
     pub segments_vanished_while_listed: AtomicU64,
     /// Deletions a dry run logged instead of doing.
     pub dry_run_skipped: AtomicU64,
+    /// Evaluations of the index done (the first follows the start-up walk and orphan removal).
+    pub passes: AtomicU64,
 }
 
 enum Msg {

@@ -148,6 +148,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl SecureLink {
+    /// Whether the links this configuration signs expire (an MD5 setup without an expiry
+    /// argument signs links that never do).
+    pub fn links_expire(&self) -> bool {
+        match &self.mode {
+            Mode::Md5 { expires_arg, .. } => !expires_arg.is_empty(),
+            Mode::Hmac { .. } => true,
+        }
+    }
+
     /// Does `path` need a signature?
     pub fn protects(&self, path: &NormPath) -> bool {
         self.protect.iter().any(|p| path.as_str().starts_with(p.as_str()))
@@ -284,6 +293,8 @@ impl SecureLink {
         let ttl = i64::try_from(ttl_secs).map_err(|_| SignError("--ttl is too large".into()))?;
         let request = Request { path: &norm, query: query.unwrap_or(""), headers: Fields::raw(&[]), remote };
         let signature = self.sign(request, now.saturating_add(ttl), now);
+        // The signature covers the normalised, decoded path: print exactly that, encoded.
+        let target = crate::path::percent_encode(norm.as_str());
         Ok(match query {
             Some(q) if !q.is_empty() => format!("{target}?{q}&{signature}"),
             _ => format!("{target}?{signature}"),

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::handler::MediaHandler;
-use crate::headers::HeaderPolicy;
+use crate::headers::{Ages, HeaderPolicy};
 use crate::net::Gate;
 use crate::retention::{self, Retention};
 use crate::store::{Store, StoreSettings, Validity};
@@ -39,7 +39,10 @@ impl AppState {
         let (startup, policy) = (&config.startup, &config.policy);
         let cache = &startup.cache;
         let settings = StoreSettings {
-            headers: HeaderPolicy { immutable_max_age: policy.http.immutable_max_age, cors: policy.http.cors.clone() },
+            headers: HeaderPolicy {
+                ages: Ages { immutable: policy.http.immutable_max_age, ended: policy.hls.ended_max_age },
+                cors: policy.http.cors.clone(),
+            },
             budget_bytes: cache.memory_budget_bytes,
             validity: Validity {
                 playlist: cache.manifest_validity,
@@ -49,7 +52,11 @@ impl AppState {
             zero_copy_min_bytes: startup.zero_copy.then_some(startup.zero_copy_min_bytes),
         };
         let usage = Arc::new(Usage::default());
-        let store = Store::open(&startup.root, settings, Arc::clone(&usage))?;
+        let store = Store::open(&startup.root, settings, Arc::clone(&usage)).map_err(|e| ConfigError {
+            file: config.source.clone(),
+            key: "server.root".into(),
+            message: format!("{e:#}"),
+        })?;
         let (changes, queued) = watcher::change_queue();
         let retention = match &policy.retention {
             Some(cfg) => {

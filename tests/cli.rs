@@ -240,3 +240,92 @@ async fn sign_prints_a_link_that_openssl_agrees_with() {
         Command::new(BIN).args(["sign", "--config", none.to_str().unwrap(), "/secure/a.ts"]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(78));
 }
+
+/// Runs the binary to completion (with a timeout).
+async fn run(args: &[&str]) -> std::process::Output {
+    tokio::time::timeout(STEP, Command::new(BIN).args(args).output()).await.expect("exits in time").unwrap()
+}
+
+#[tokio::test]
+async fn check_config_checks_what_serve_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let cases = [
+        ("section.toml", format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cahce]\nmemory_budget = \"1GiB\"\n"), "`cahce`"),
+        ("relative.toml", "[server]\nlisten = \"127.0.0.1:0\"\nroot = \"hls\"\n".to_string(), "server.root"),
+        ("dup.toml", format!("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\nroot = {root:?}\n"), "server.listen"),
+        ("type.toml", format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cache]\nmemory_budget = 5\n"), "cache.memory_budget"),
+    ];
+    for (name, text, key) in cases {
+        let cfg = dir.path().join(name);
+        std::fs::write(&cfg, text).unwrap();
+        for command in ["check-config", "serve"] {
+            let out = run(&[command, "--config", cfg.to_str().unwrap()]).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(78), "{command} {name}: {stderr}");
+            assert!(stderr.contains(key), "{command} {name}: {stderr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_exits_78_for_an_address_that_is_not_this_hosts_and_1_for_one_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    // TEST-NET-1 (RFC 5737): never a local address, so bind fails with EADDRNOTAVAIL; no packet
+    // is sent.
+    let foreign = write_config(dir.path(), "foreign.toml", "").to_str().unwrap().to_string();
+    std::fs::write(&foreign, format!("[server]\nlisten = \"192.0.2.1:8080\"\nroot = {:?}\n", dir.path())).unwrap();
+    let out = run(&["serve", "--config", &foreign]).await;
+    assert_eq!(out.status.code(), Some(78), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = dir.path().join("busy.toml");
+    std::fs::write(&busy, format!("[server]\nlisten = \"{}\"\nroot = {:?}\n", taken.local_addr().unwrap(), dir.path()))
+        .unwrap();
+    let out = run(&["serve", "--config", busy.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1), "in use: a restart may cure it: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn serve_runs_without_a_config_file_and_version_and_durations_work() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (mut child, addr) = spawn_listening(&["serve", "--root", root, "--listen", "127.0.0.1:0"]).await;
+    assert_eq!(http_get(&addr, "/a.m3u8").await.0, 200);
+    sigterm(&child);
+    assert!(tokio::time::timeout(STEP, child.wait()).await.unwrap().unwrap().success());
+    let out = run(&["--version"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("hls-origin "), "{out:?}");
+    let help = run(&["--help"]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("SIGHUP") && help.contains("78"), "{help}");
+    // sign: a duration for --ttl, and the path printed percent-encoded.
+    let extra = "[secure_link]\nsecret = \"change-me\"\nprotect = [\"/secure/\"]\n";
+    let cfg = write_config(dir.path(), "s.toml", extra);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let out = run(&["sign", "--config", cfg.to_str().unwrap(), "/secure/my stream/index.m3u8", "--ttl", "1h"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("/secure/my%20stream/index.m3u8?md5="), "{line}");
+    let expires: u64 = line.trim().rsplit("expires=").next().unwrap().parse().unwrap();
+    assert!((before + 3600..=before + 3610).contains(&expires), "{line}");
+}
+
+#[tokio::test]
+async fn a_demo_that_cannot_bind_leaves_no_directory_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let status = tokio::time::timeout(STEP, child.wait()).await.expect("exits").unwrap();
+    assert_eq!(status.code(), Some(1));
+    let dir = std::env::temp_dir().join(format!("hls-origin-demo-{pid}"));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

@@ -10,7 +10,7 @@ use http::HeaderValue;
 use serde::Deserialize;
 
 use super::units::{parse_duration, parse_size};
-use super::{CacheConfig, Config, ConfigError, CorsConfig, HttpConfig, Policy, RequiredHeader, Startup};
+use super::{CacheConfig, Config, ConfigError, CorsConfig, HlsConfig, HttpConfig, Policy, RequiredHeader, Startup};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +20,8 @@ struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    hls: RawHls,
     secure_link: Option<super::secure::RawSecureLink>,
     retention: Option<super::retention::RawRetention>,
     admin: Option<toml::Table>,
@@ -65,6 +67,12 @@ struct RawHttp {
     cors_max_age: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHls {
+    ended_max_age: Option<String>,
+}
+
 /// Builds errors that all name the same file.
 struct Errors<'a> {
     file: &'a Path,
@@ -97,32 +105,61 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         access_log,
         require_header,
         http: http(&errors, raw.http)?,
+        hls: HlsConfig {
+            ended_max_age: errors.duration("hls.ended_max_age", raw.hls.ended_max_age.as_deref(), "10s")?,
+        },
         secure_link,
         retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
     };
     Ok(Config { source: file.to_path_buf(), startup: startup(&errors, raw.server, cache)?, policy: Arc::new(policy) })
 }
 
-/// toml's messages name the key for unknown fields (`unknown field `x``) and show the line;
-/// we add the dotted table path in front so the operator sees e.g. `cache.foo`.
+/// The media root must be an absolute path (a service's working directory is not the
+/// operator's) to a directory this user can list and read.
+fn check_root(errors: &Errors<'_>, root: &Path) -> Result<(), ConfigError> {
+    use nix::unistd::{access, AccessFlags};
+    let shown = root.display();
+    if root.is_relative() {
+        return Err(errors.at("server.root", format!("{shown:?} is relative; give an absolute path")));
+    }
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(errors.at("server.root", format!("{shown:?} is not a directory"))),
+        Err(e) => return Err(errors.at("server.root", format!("{shown:?}: {e}"))),
+    }
+    access(root, AccessFlags::R_OK | AccessFlags::X_OK).map_err(|e| {
+        errors.at("server.root", format!("{shown:?} is not readable and searchable by this user: {e}"))
+    })
+}
+
+/// toml's messages name the field for unknown keys (`unknown field `x``) and point at the
+/// offending text; we name the dotted key there (`cache.foo`), or the section itself when the
+/// unknown name is a `[section]` header, and add the line.
 fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigError {
     let message = e.message().to_string();
-    let key = match (message.strip_prefix("unknown field `"), e.span()) {
-        (Some(rest), Some(span)) => {
-            let field = rest.split('`').next().unwrap_or_default();
-            match enclosing_table(text, span.start) {
-                Some(table) => format!("{table}.{field}"),
-                None => field.to_string(),
-            }
+    let Some(span) = e.span() else { return errors.at("", message) };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text[..span.start.min(text.len())].rsplit('\n').next().unwrap_or_default().to_string()
+        + text[span.start.min(text.len())..].split('\n').next().unwrap_or_default();
+    let line = line.trim();
+    if let Some(section) = line.strip_prefix('[').and_then(|l| l.split(']').next()).filter(|_| !line.starts_with("[[")) {
+        let section = section.trim();
+        if message.starts_with("unknown field") {
+            let known = "server, cache, http, hls, secure_link, retention, admin";
+            return errors.at(section, format!("line {line_no}: unknown section `[{section}]` (known: {known})"));
         }
-        _ => String::new(),
+        return errors.at(section, format!("line {line_no}: {message}"));
+    }
+    let field = match message.strip_prefix("unknown field `") {
+        Some(rest) => rest.split('`').next().unwrap_or_default().to_string(),
+        None => line.split('=').next().unwrap_or_default().trim().trim_matches('"').to_string(),
     };
-    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let message = match line {
-        Some(line) => format!("line {line}: {message}"),
-        None => message,
+    let key = match (enclosing_table(text, span.start), field.is_empty()) {
+        (_, true) => String::new(),
+        (Some(table), false) => format!("{table}.{field}"),
+        (None, false) => field,
     };
-    errors.at(&key, message)
+    errors.at(&key, format!("line {line_no}: {message}"))
 }
 
 /// The `[table]` header in force at byte offset `at`, if any.
@@ -160,12 +197,11 @@ fn startup(errors: &Errors<'_>, raw: RawServer, cache: CacheConfig) -> Result<St
             s.parse::<SocketAddr>().map_err(|_| errors.at("server.listen", format!("{s:?} is not an IP:port address")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let root = std::path::PathBuf::from(&raw.root);
-    match std::fs::metadata(&root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(errors.at("server.root", format!("{:?} is not a directory", raw.root))),
-        Err(e) => return Err(errors.at("server.root", format!("{:?}: {e}", raw.root))),
+    if let Some(dup) = listen.iter().enumerate().find_map(|(i, a)| listen[..i].contains(a).then_some(a)) {
+        return Err(errors.at("server.listen", format!("{dup} is listed twice")));
     }
+    let root = std::path::PathBuf::from(&raw.root);
+    check_root(errors, &root)?;
     Ok(Startup {
         listen,
         root,
@@ -245,6 +281,9 @@ mod tests {
         assert!(e.to_string().contains("test.toml"), "{e}");
         let e = load(&minimal("bogus = 1\n")).unwrap_err();
         assert_eq!(e.key, "server.bogus");
+        let e = load(&minimal("[cahce]\nmemory_budget = \"1GiB\"\n")).unwrap_err();
+        assert_eq!(e.key, "cahce", "{e}");
+        assert!(e.message.contains("unknown section `[cahce]`"), "{e}");
     }
 
     #[test]
@@ -257,6 +296,16 @@ mod tests {
         assert_eq!(e.key, "server.listen");
         let e = load("[server]\nlisten = []\nroot = \"/tmp\"\n").unwrap_err();
         assert_eq!(e.key, "server.listen");
+        let e = load("[server]\nlisten = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\nroot = \"/tmp\"\n").unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        assert!(e.message.contains("twice"), "{e}");
+        let e = load("[server]\nlisten = \"127.0.0.1:1\"\nroot = \"relative/dir\"\n").unwrap_err();
+        assert_eq!(e.key, "server.root");
+        assert!(e.message.contains("relative"), "{e}");
+        let e = load(&minimal("[cache]\nmemory_budget = 5\n")).unwrap_err();
+        assert_eq!(e.key, "cache.memory_budget", "{e}");
+        let e = load(&minimal("access_log = \"yes\"\n")).unwrap_err();
+        assert_eq!(e.key, "server.access_log", "{e}");
         let e = load("[server]\nlisten = \"127.0.0.1:1\"\nroot = \"/nonexistent/x\"\n").unwrap_err();
         assert_eq!(e.key, "server.root");
         let e = load(&minimal("[secure_link]\nsecret = \"x\"\n")).unwrap_err();
@@ -308,6 +357,7 @@ mod tests {
             "immutable_max_age",
             "cors_allow_origin",
             "cors_max_age",
+            "ended_max_age",
         ] {
             assert!(text.contains(&format!("\n{key} = ")), "example must show `{key}`");
         }

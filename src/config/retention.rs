@@ -18,7 +18,10 @@ pub struct RetentionConfig {
     pub keep_vod: bool,
     /// Delete segments that left their playlist once their availability window has passed.
     pub spec_segments: bool,
-    /// At start, remove unsealed stream directories not written for this long.
+    /// At start, remove unsealed stream directories (in a tree that seals finished streams
+    /// with `.complete`) not written or read for this long (`remove_orphans`, off by default).
+    pub remove_orphans: bool,
+    /// What counts as old for an orphan (never less than `stale_after`).
     pub orphan_age: Duration,
     /// Log what would be deleted; delete nothing.
     pub dry_run: bool,
@@ -33,6 +36,7 @@ pub(super) struct RawRetention {
     stale_after: Option<String>,
     keep_vod: Option<bool>,
     segment_retention: Option<String>,
+    remove_orphans: Option<bool>,
     orphan_age: Option<String>,
     dry_run: Option<bool>,
     check_interval: Option<String>,
@@ -64,6 +68,7 @@ pub(super) fn retention(raw: RawRetention) -> Result<RetentionConfig, (&'static 
         stale_after,
         keep_vod: raw.keep_vod.unwrap_or(true),
         spec_segments,
+        remove_orphans: raw.remove_orphans.unwrap_or(false),
         orphan_age: duration("retention.orphan_age", raw.orphan_age.as_deref(), "10m")?,
         dry_run: raw.dry_run.unwrap_or(false),
         check_interval: duration("retention.check_interval", raw.check_interval.as_deref(), "1s")?,

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 use crate::secure_link::children::{self, ChildExpiry};
 use crate::secure_link::{Request, SecureLink};
 use crate::store::{FileEntry, SignedMemo};
@@ -18,14 +20,33 @@ pub(super) fn signed_playlist(
 ) -> Arc<FileEntry> {
     let expiry = children::child_expiry(link.child_bucket.as_secs(), parent_until, now);
     let key = memo_key(link, parent, expiry);
-    if let Some(hit) = entry.signed_memo(&key) {
+    if let Some(hit) = entry.signed_memo(&key, now - REUSE_SECS) {
         return hit;
     }
     let Some(raw) = entry.ram() else { return Arc::clone(entry) };
     let bytes = children::rewrite(link, raw, parent, expiry);
-    let signed = Arc::new(entry.with_bytes(bytes.into()));
-    entry.remember_signed(SignedMemo { key, entry: Arc::clone(&signed) });
+    let capped = link.links_expire().then(|| capped_cache_control(entry, expiry.until - now)).flatten();
+    let signed = Arc::new(entry.with_bytes(bytes.into(), capped));
+    entry.remember_signed(SignedMemo { key, entry: Arc::clone(&signed), made_at: now });
     signed
+}
+
+/// A CDN copy of a signed playlist must expire before the links in it: its `max-age` is cut to
+/// the time the children stay valid, less this margin (a player fetches the first children
+/// within it).
+const MARGIN_SECS: i64 = 10;
+/// A capped variant is reused for at most this long, so the `max-age` it carries is never more
+/// than this stale (less than [`MARGIN_SECS`]).
+const REUSE_SECS: i64 = 5;
+
+/// `Cache-Control` for a variant whose links stay valid for `valid_secs`; `None` when the
+/// version's own is already shorter.
+fn capped_cache_control(entry: &FileEntry, valid_secs: i64) -> Option<HeaderValue> {
+    let cap = u64::try_from(valid_secs - MARGIN_SECS).unwrap_or(0);
+    if entry.max_age().is_some_and(|age| age <= cap) {
+        return None;
+    }
+    Some(HeaderValue::from_str(&format!("public, max-age={cap}")).unwrap_or(HeaderValue::from_static("no-cache")))
 }
 
 /// Everything the rewritten bytes depend on besides the playlist version: the expiry, the host

@@ -55,9 +55,11 @@ pub enum Head<'b> {
 
 /// Parses one request head from the start of `buf`.
 ///
-/// Requests with a body (`Content-Length` > 0 or any `Transfer-Encoding`), `Expect` or `Upgrade`
-/// are refused with 400: an origin that serves GET/HEAD has no use for them, and refusing keeps
-/// message framing unambiguous (no request smuggling between two parsers). httparse accepts
+/// Requests with a body (`Content-Length` > 0 or any `Transfer-Encoding`) or `Expect` are
+/// refused with 400: an origin that serves GET/HEAD has no use for them, and refusing keeps
+/// message framing unambiguous (no request smuggling between two parsers). `Upgrade` (what
+/// `curl --http2` sends as `h2c`, or a websocket client) is ignored, as RFC 9110 §7.8 allows and
+/// nginx does: the request is answered over HTTP/1.1. httparse accepts
 /// only token characters in names and visible characters, spaces and tabs in values: what
 /// `http::HeaderName`/`HeaderValue` accept, so both drivers refuse the same heads.
 pub fn parse<'b>(buf: &'b [u8], slots: &'b mut Slots<'b>) -> Head<'b> {
@@ -76,7 +78,7 @@ pub fn parse<'b>(buf: &'b [u8], slots: &'b mut Slots<'b>) -> Head<'b> {
     let fields = Fields::Raw(headers);
     let has_body =
         fields.get_all("content-length").any(|v| v.iter().any(|&b| b != b'0')) || fields.contains("transfer-encoding");
-    if has_body || fields.contains("expect") || fields.contains("upgrade") {
+    if has_body || fields.contains("expect") {
         return Head::Refuse(Refusal::Malformed);
     }
     let http10 = version == 0;
@@ -209,12 +211,11 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bodies_upgrades_and_garbage() {
+    fn refuses_bodies_and_garbage_but_ignores_upgrades() {
         for raw in [
             "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
             "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
-            "GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
             "GET / HTTP/9.9\r\n\r\n",
             "G\0T / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
@@ -225,6 +226,10 @@ mod tests {
         let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert!(matches!(parse_str(&raw), Head::Refuse(Refusal::HeadTooLarge)));
         assert!(matches!(parse_str("GET / HTTP/1.1\r\nHost: t\r\n"), Head::Partial));
+        let h2c = "GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+        assert!(matches!(parse_str(h2c), Head::Request(Parsed { keep_alive: true, .. })));
+        let ws = "GET /a HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        assert!(matches!(parse_str(ws), Head::Request(_)));
     }
 
     #[test]

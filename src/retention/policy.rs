@@ -86,6 +86,7 @@ mod tests {
             stale_after: None,
             keep_vod: true,
             spec_segments: false,
+            remove_orphans: false,
             orphan_age: Duration::from_secs(600),
             dry_run: false,
             check_interval: Duration::from_secs(1),

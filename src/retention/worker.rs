@@ -59,6 +59,7 @@ impl Worker {
             }
             let plan = policy::plan(&self.index, &self.cfg, now);
             self.execute(plan, now);
+            self.shared.stats.passes.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -223,16 +224,26 @@ impl Worker {
         }
     }
 
-    /// At start: unsealed, unfinished packager output not written for `orphan_age`.
+    /// At start, and only with `remove_orphans`: in a tree that seals finished streams with
+    /// `.complete` (a transcoding cache), unsealed packager output neither written nor read for
+    /// `orphan_age` (and never less than `stale_after`) is the remains of a crashed encode.
     fn remove_orphans(&mut self) {
+        if !self.cfg.remove_orphans {
+            return;
+        }
+        if !self.index.dirs.values().any(|d| d.sealed()) {
+            tracing::info!("retention: no directory is sealed with .complete, so none is an orphan; remove_orphans does nothing");
+            return;
+        }
         let now = SystemTime::now();
+        let min_age = self.cfg.orphan_age.max(self.cfg.stale_after.unwrap_or_default());
         let orphans: Vec<String> = self
             .index
             .dirs
             .iter()
             .filter(|(rel, d)| !rel.is_empty() && d.has_media() && !d.sealed())
             .filter(|(_, d)| !(self.cfg.keep_vod && d.ended()))
-            .filter(|(_, d)| now.duration_since(d.last_write).is_ok_and(|age| age > self.cfg.orphan_age))
+            .filter(|(_, d)| now.duration_since(d.last_use()).is_ok_and(|age| age > min_age))
             .map(|(rel, _)| rel.clone())
             .collect();
         for rel in orphans {

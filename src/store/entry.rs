@@ -77,6 +77,9 @@ pub struct SignedMemo {
     pub key: Vec<u8>,
     /// The variant.
     pub entry: Arc<FileEntry>,
+    /// When it was made (Unix seconds): a variant whose `max-age` counts down to its links'
+    /// expiry is reused only briefly.
+    pub made_at: i64,
 }
 
 impl FileEntry {
@@ -89,8 +92,9 @@ impl FileEntry {
     }
 
     /// The same file version with other bytes (a rewritten playlist): its own ETag and length,
-    /// the same type, caching policy and modification time.
-    pub fn with_bytes(&self, bytes: Bytes) -> FileEntry {
+    /// the same type and modification time, and `cache_control` (the version's own when `None`).
+    pub fn with_bytes(&self, bytes: Bytes, cache_control: Option<HeaderValue>) -> FileEntry {
+        let cache_control = cache_control.unwrap_or_else(|| self.cache_control.clone());
         let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
         let etag =
             HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len())).unwrap_or_else(|_| self.etag.clone());
@@ -99,7 +103,7 @@ impl FileEntry {
             cors: self.cors.as_ref(),
             etag: &etag,
             last_modified: &self.last_modified,
-            cache_control: &self.cache_control,
+            cache_control: &cache_control,
             content_type: &self.content_type,
             content_length: &content_length,
         };
@@ -117,7 +121,7 @@ impl FileEntry {
             modified_secs: self.modified_secs,
             last_modified: self.last_modified.clone(),
             content_type: self.content_type.clone(),
-            cache_control: self.cache_control.clone(),
+            cache_control,
             signed: Mutex::new(None),
             stream: Arc::clone(&self.stream),
             created: self.created,
@@ -132,10 +136,17 @@ impl FileEntry {
         self
     }
 
-    /// The memoised signed variant for `key`, if it is the last one made.
-    pub fn signed_memo(&self, key: &[u8]) -> Option<Arc<FileEntry>> {
+    /// The memoised signed variant for `key`, if it is the last one made and was made no
+    /// earlier than `made_since`.
+    pub fn signed_memo(&self, key: &[u8], made_since: i64) -> Option<Arc<FileEntry>> {
         let memo = self.signed.lock().unwrap_or_else(|p| p.into_inner());
-        memo.as_ref().filter(|m| m.key == key).map(|m| Arc::clone(&m.entry))
+        memo.as_ref().filter(|m| m.key == key && m.made_at >= made_since).map(|m| Arc::clone(&m.entry))
+    }
+
+    /// The `max-age` this version's `Cache-Control` grants, if any.
+    pub fn max_age(&self) -> Option<u64> {
+        let value = self.cache_control.to_str().ok()?;
+        value.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse().ok())
     }
 
     /// Remembers a signed variant (one slot: viewers in the same bucket share it).
@@ -183,7 +194,7 @@ fn finish_entry(
     let header = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
     let (etag, last_modified) = (header(etag), header(httpdate::fmt_http_date(modified)));
     let content_type = HeaderValue::from_static(kind.content_type());
-    let cache_control = crate::headers::cache_control(kind, playlist.as_ref(), policy.immutable_max_age);
+    let cache_control = crate::headers::cache_control(kind, playlist.as_ref(), policy.ages);
     let content_length = HeaderValue::from(len);
     let values = VersionValues {
         cors: policy.cors.as_ref(),

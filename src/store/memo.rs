@@ -90,7 +90,7 @@ pub(super) fn put(key: &str, entry: &Arc<FileEntry>, until: Instant, generation:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::headers::HeaderPolicy;
+    use crate::headers::{Ages, HeaderPolicy};
     use crate::media::MediaKind;
     use crate::store::entry::entry_for;
     use std::time::Duration;
@@ -98,7 +98,8 @@ mod tests {
     fn entry(bytes: &'static [u8]) -> Arc<FileEntry> {
         let dir = tempfile::tempdir().unwrap();
         let meta = std::fs::metadata(dir.path()).unwrap();
-        let policy = HeaderPolicy { immutable_max_age: Duration::from_secs(60), cors: None };
+        let ages = Ages { immutable: Duration::from_secs(60), ended: Duration::from_secs(10) };
+        let policy = HeaderPolicy { ages, cors: None };
         Arc::new(entry_for(bytes::Bytes::from_static(bytes), MediaKind::Playlist, &meta, &policy))
     }
 

@@ -24,6 +24,10 @@ const RECENT: Duration = Duration::from_millis(100);
 /// ...so it is accepted only after staying unchanged for this long after the read. Writers
 /// issue the chunks of one version back to back; a pause this long means the version is whole.
 const QUIET: Duration = Duration::from_millis(1);
+/// A playlist that does not look whole (no final newline, a last `#EXTINF` without its URI) is
+/// served as written once it has not changed for this long: a writer never pauses this long
+/// inside one version, while a hand-written file is simply unusual, not torn.
+const SETTLED: Duration = RECENT;
 
 /// Whether a playlist read must wait out a quiet period (not needed for a file just renamed
 /// into place: a rename swaps whole files atomically).
@@ -69,7 +73,11 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
         // A writer that changed the file during the read leaves a torn copy: read again.
         let mut whole = same_version(&before, &after) && bytes.len() as u64 == before.len();
         if whole && kind.is_playlist() {
-            whole = PlaylistInfo::looks_complete(&bytes) && (settle == Settle::Renamed || stays_quiet(&file, &after)?);
+            whole = if PlaylistInfo::looks_complete(&bytes) {
+                settle == Settle::Renamed || stays_quiet(&file, &after)?
+            } else {
+                (settle == Settle::Renamed || settles(&file, &after)?) && served_unusual(rel)
+            };
         }
         if whole {
             let entry = entry_for(bytes, kind, &after, &inner.policy);
@@ -89,6 +97,26 @@ fn stays_quiet(file: &File, seen: &Metadata) -> io::Result<bool> {
     }
     std::thread::sleep(QUIET);
     Ok(same_version(seen, &file.metadata()?))
+}
+
+/// For a playlist that does not look whole: waits until it is [`SETTLED`] old and checks that
+/// nothing moved meanwhile (at most [`SETTLED`] of sleep on this blocking thread).
+fn settles(file: &File, seen: &Metadata) -> io::Result<bool> {
+    let age = seen.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or_default();
+    if let Some(wait) = SETTLED.checked_sub(age) {
+        std::thread::sleep(wait);
+    }
+    Ok(same_version(seen, &file.metadata()?))
+}
+
+/// Logs that a stable playlist is served as written although it does not look whole (once per
+/// version read: the cache keeps the version until it changes).
+fn served_unusual(rel: &str) -> bool {
+    tracing::warn!(
+        path = rel,
+        "playlist does not end with a newline (or ends with a tag missing its URI) but is not changing; serving it as written"
+    );
+    true
 }
 
 fn same_version(a: &Metadata, b: &Metadata) -> bool {

@@ -19,6 +19,9 @@ mod freshness;
 mod malformed;
 // secure_link agreement with a real nginx.
 mod nginx_compat;
+// The operator's loop: a real encoder restarted on the same path, hand-written playlists,
+// Upgrade requests, sidecar files.
+mod operator;
 // Path normalisation, escapes, symlinks, dot-files, scratch files, directories.
 mod paths;
 // Range: single, open, suffix, multiple, unsatisfiable.

@@ -273,7 +273,8 @@ async fn a_symlink_to_a_directory_outside_the_root_is_never_followed() {
 
 #[tokio::test]
 async fn orphans_are_removed_at_start_recent_and_sealed_ones_kept() {
-    let s = TestServer::start_prepared(&format!("[retention]\norphan_age = \"10m\"\n{FAST}"), |root| {
+    let cfg = format!("[retention]\nremove_orphans = true\norphan_age = \"10m\"\n{FAST}");
+    let s = TestServer::start_prepared(&cfg, |root| {
         write_stream(&root.join("crashed"), 2, 1000, Some(Duration::from_secs(1200)));
         write_stream(&root.join("restarting"), 2, 1000, Some(Duration::from_secs(60)));
         write_stream(&root.join("sealed"), 2, 1000, None);
@@ -292,4 +293,30 @@ async fn orphans_are_removed_at_start_recent_and_sealed_ones_kept() {
     assert!(s.path("restarting/index.m3u8").exists());
     assert!(s.path("sealed/seg0.ts").exists());
     assert!(s.path("logos/logo.png").exists(), "not packager output: never an orphan");
+}
+
+#[tokio::test]
+async fn without_remove_orphans_nothing_young_or_unsealed_is_deleted_at_start() {
+    // What an operator writes first: a disk budget and a generous staleness. Streams that have
+    // not been written for 20 minutes are not orphans, and nothing younger than a day is stale.
+    let s = TestServer::start_prepared(&format!("[retention]\nmax_disk = \"10GiB\"\nstale_after = \"1d\"\n{FAST}"), |root| {
+        write_stream(&root.join("paused"), 2, 1000, Some(Duration::from_secs(1200)));
+        write_stream(&root.join("sealed"), 2, 1000, None);
+        std::fs::write(root.join("sealed/.complete"), "").unwrap();
+    })
+    .await;
+    until("two retention passes", Duration::from_secs(10), || stats(&s).passes.load(Ordering::Relaxed) >= 2).await;
+    assert!(s.path("paused/index.m3u8").exists(), "an unsealed stream 20 min old was deleted");
+    assert_eq!(stats(&s).orphans_removed.load(Ordering::Relaxed), 0);
+    assert_eq!(stats(&s).stale_deleted.load(Ordering::Relaxed), 0);
+    // Even with remove_orphans, a stream younger than stale_after is not an orphan.
+    let cfg = format!("[retention]\nremove_orphans = true\norphan_age = \"1m\"\nstale_after = \"1h\"\n{FAST}");
+    let s = TestServer::start_prepared(&cfg, |root| {
+        write_stream(&root.join("paused"), 2, 1000, Some(Duration::from_secs(1200)));
+        write_stream(&root.join("sealed"), 2, 1000, None);
+        std::fs::write(root.join("sealed/.complete"), "").unwrap();
+    })
+    .await;
+    until("two retention passes", Duration::from_secs(10), || stats(&s).passes.load(Ordering::Relaxed) >= 2).await;
+    assert!(s.path("paused/index.m3u8").exists(), "younger than stale_after: not an orphan");
 }

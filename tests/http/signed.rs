@@ -141,3 +141,29 @@ async fn require_header_admits_only_the_cdn() {
         .await;
     assert_eq!(right.status, 200);
 }
+
+#[tokio::test]
+async fn a_signed_playlist_is_cacheable_no_longer_than_its_children_are_valid() {
+    let s = signed_server("md5").await;
+    // Unsigned, the VOD playlist is cached for a day...
+    assert_eq!(s.get("/vod_ts/index.m3u8").await.header("cache-control"), Some("public, max-age=86400"));
+    // ...signed, its children expire at the end of the next 5-minute bucket (300-600 s from
+    // now), so a CDN copy must expire at least 10 s before that.
+    let at = now();
+    let r = s.get(&sign(&s, "/secure/vod_ts/index.m3u8", 7200, at)).await;
+    assert_eq!(r.status, 200);
+    let cc = r.header("cache-control").unwrap().to_string();
+    let age: i64 = cc.strip_prefix("public, max-age=").unwrap().parse().unwrap();
+    let bucket_end = at - at.rem_euclid(300) + 600;
+    assert!(age <= bucket_end - at - 10 + 1 && age >= 300 - 10 - 2, "{cc} at {at}");
+    // A parent link that expires sooner caps it further.
+    let r = s.get(&sign(&s, "/secure/vod_ts/index.m3u8", 60, at)).await;
+    let age: i64 = r.header("cache-control").unwrap().strip_prefix("public, max-age=").unwrap().parse().unwrap();
+    assert!(age <= 50, "max-age {age} with a parent valid for 60 s");
+    // A live playlist's own max-age (half its target) is already shorter: unchanged.
+    let live = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:9\n#EXTINF:4.0,\nseg9.ts\n";
+    std::fs::write(s.path("secure/live.m3u8"), live).unwrap();
+    let r = s.get(&sign(&s, "/secure/live.m3u8", 7200, at)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=2"));
+}
