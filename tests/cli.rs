@@ -251,10 +251,22 @@ async fn check_config_checks_what_serve_checks() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
     let cases = [
-        ("section.toml", format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cahce]\nmemory_budget = \"1GiB\"\n"), "`cahce`"),
+        (
+            "section.toml",
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cahce]\nmemory_budget = \"1GiB\"\n"),
+            "`cahce`",
+        ),
         ("relative.toml", "[server]\nlisten = \"127.0.0.1:0\"\nroot = \"hls\"\n".to_string(), "server.root"),
-        ("dup.toml", format!("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\nroot = {root:?}\n"), "server.listen"),
-        ("type.toml", format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cache]\nmemory_budget = 5\n"), "cache.memory_budget"),
+        (
+            "dup.toml",
+            format!("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\nroot = {root:?}\n"),
+            "server.listen",
+        ),
+        (
+            "type.toml",
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nroot = {root:?}\n[cache]\nmemory_budget = 5\n"),
+            "cache.memory_budget",
+        ),
     ];
     for (name, text, key) in cases {
         let cfg = dir.path().join(name);

@@ -127,9 +127,8 @@ fn check_root(errors: &Errors<'_>, root: &Path) -> Result<(), ConfigError> {
         Ok(_) => return Err(errors.at("server.root", format!("{shown:?} is not a directory"))),
         Err(e) => return Err(errors.at("server.root", format!("{shown:?}: {e}"))),
     }
-    access(root, AccessFlags::R_OK | AccessFlags::X_OK).map_err(|e| {
-        errors.at("server.root", format!("{shown:?} is not readable and searchable by this user: {e}"))
-    })
+    access(root, AccessFlags::R_OK | AccessFlags::X_OK)
+        .map_err(|e| errors.at("server.root", format!("{shown:?} is not readable and searchable by this user: {e}")))
 }
 
 /// toml's messages name the field for unknown keys (`unknown field `x``) and point at the
@@ -142,7 +141,8 @@ fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigErr
     let line = text[..span.start.min(text.len())].rsplit('\n').next().unwrap_or_default().to_string()
         + text[span.start.min(text.len())..].split('\n').next().unwrap_or_default();
     let line = line.trim();
-    if let Some(section) = line.strip_prefix('[').and_then(|l| l.split(']').next()).filter(|_| !line.starts_with("[[")) {
+    if let Some(section) = line.strip_prefix('[').and_then(|l| l.split(']').next()).filter(|_| !line.starts_with("[["))
+    {
         let section = section.trim();
         if message.starts_with("unknown field") {
             let known = "server, cache, http, hls, secure_link, retention, admin";

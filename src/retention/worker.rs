@@ -232,7 +232,9 @@ impl Worker {
             return;
         }
         if !self.index.dirs.values().any(|d| d.sealed()) {
-            tracing::info!("retention: no directory is sealed with .complete, so none is an orphan; remove_orphans does nothing");
+            tracing::info!(
+                "retention: no directory is sealed with .complete, so none is an orphan; remove_orphans does nothing"
+            );
             return;
         }
         let now = SystemTime::now();

@@ -299,11 +299,14 @@ async fn orphans_are_removed_at_start_recent_and_sealed_ones_kept() {
 async fn without_remove_orphans_nothing_young_or_unsealed_is_deleted_at_start() {
     // What an operator writes first: a disk budget and a generous staleness. Streams that have
     // not been written for 20 minutes are not orphans, and nothing younger than a day is stale.
-    let s = TestServer::start_prepared(&format!("[retention]\nmax_disk = \"10GiB\"\nstale_after = \"1d\"\n{FAST}"), |root| {
-        write_stream(&root.join("paused"), 2, 1000, Some(Duration::from_secs(1200)));
-        write_stream(&root.join("sealed"), 2, 1000, None);
-        std::fs::write(root.join("sealed/.complete"), "").unwrap();
-    })
+    let s = TestServer::start_prepared(
+        &format!("[retention]\nmax_disk = \"10GiB\"\nstale_after = \"1d\"\n{FAST}"),
+        |root| {
+            write_stream(&root.join("paused"), 2, 1000, Some(Duration::from_secs(1200)));
+            write_stream(&root.join("sealed"), 2, 1000, None);
+            std::fs::write(root.join("sealed/.complete"), "").unwrap();
+        },
+    )
     .await;
     until("two retention passes", Duration::from_secs(10), || stats(&s).passes.load(Ordering::Relaxed) >= 2).await;
     assert!(s.path("paused/index.m3u8").exists(), "an unsealed stream 20 min old was deleted");
