@@ -123,6 +123,14 @@ impl Respond for MediaHandler {
     fn logs_access(&self) -> bool {
         self.policy.access_log
     }
+
+    /// Signatures and expiries never reach a log: a logged link would be a usable link.
+    fn log_target<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
+        match &self.policy.secure_link {
+            Some(link) => link.redact(target),
+            None => std::borrow::Cow::Borrowed(target),
+        }
+    }
 }
 
 impl MediaHandler {

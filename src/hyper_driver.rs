@@ -112,7 +112,9 @@ async fn respond<R: Respond>(
         plan
     };
     if responder.logs_access() {
-        let line = AccessLine { peer, method: &parts.method, target: &parts.uri, version: parts.version };
+        // Path and query only: HTTP/2 requests carry an absolute URI, HTTP/1 ones rarely do.
+        let target = responder.log_target(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let line = AccessLine { peer, method: &parts.method, target: &target, version: parts.version };
         respond::finish(line, plan.status, plan.body.len(), started);
     }
     Ok(body::render(plan))

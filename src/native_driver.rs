@@ -104,9 +104,9 @@ async fn serve<R: Respond>(io: &mut ActivityIo, ctx: &Ctx<'_, R>) -> io::Result<
                         deadline = None;
                         continue;
                     }
-                    Head::Refuse(why) => return refuse(io, ctx.responder, why, &mut out).await,
+                    Head::Refuse(why) => return refuse(io, ctx, why, &mut out).await,
                     Head::Partial if buf.len() > MAX_HEAD_BYTES => {
-                        return refuse(io, ctx.responder, Refusal::HeadTooLarge, &mut out).await;
+                        return refuse(io, ctx, Refusal::HeadTooLarge, &mut out).await;
                     }
                     Head::Partial => {}
                 }
@@ -156,7 +156,7 @@ async fn respond<R: Respond>(
     let started = ctx.responder.logs_access().then(Instant::now);
     let mut uri = None;
     let Some(target) = head::target(parsed.target, &mut uri) else {
-        refuse(io, ctx.responder, Refusal::Malformed, out).await?;
+        refuse(io, ctx, Refusal::Malformed, out).await?;
         return Ok(Connection::Close);
     };
     let req = RequestHead { remote: Some(ctx.peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
@@ -168,11 +168,17 @@ async fn respond<R: Respond>(
     };
     out.clear();
     head::render((&plan).into(), &date(), conn, out);
-    send::response(io, out, &plan.body).await?;
+    let (total, moved) = (out.len() as u64 + plan.body.len(), io.moved());
+    let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+    let target = ctx.responder.log_target(parsed.target);
+    let line = || AccessLine { peer: ctx.peer, method: &parsed.method, target: &target, version };
+    if let Err(error) = send::response(io, out, &plan.body).await {
+        // No read happens while a response is sent: what moved since is what was sent.
+        respond::cut_short(line(), plan.status, io.moved() - moved, total, &error);
+        return Err(error);
+    }
     if let Some(started) = started {
-        let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
-        let line = AccessLine { peer: ctx.peer, method: &parsed.method, target: &parsed.target, version };
-        respond::finish(line, plan.status, plan.body.len(), started);
+        respond::finish(line(), plan.status, plan.body.len(), started);
     }
     Ok(conn)
 }
@@ -180,11 +186,12 @@ async fn respond<R: Respond>(
 /// Answers a head that cannot be accepted, then closes.
 async fn refuse<R: Respond>(
     io: &mut ActivityIo,
-    responder: &R,
+    ctx: &Ctx<'_, R>,
     why: Refusal,
     out: &mut Vec<u8>,
 ) -> io::Result<Option<BytesMut>> {
-    let plan = responder.refuse(why);
+    let plan = ctx.responder.refuse(why);
+    respond::refused(ctx.peer, why, plan.status);
     out.clear();
     head::render((&plan).into(), &date(), Connection::Close, out);
     send::response(io, out, &plan.body).await?;

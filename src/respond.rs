@@ -3,7 +3,7 @@
 //! [`Refusal`], why a driver could not accept a head; and [`finish`], the one place that writes
 //! the access line. Must not know files, HLS or sockets.
 
-use std::fmt::Display;
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -21,6 +21,11 @@ pub trait Respond: Send + Sync + 'static {
 
     /// Whether each response gets an access line (read per request: a reload may change it).
     fn logs_access(&self) -> bool;
+
+    /// The request target as the access log shows it (the media handler redacts signatures).
+    fn log_target<'t>(&self, target: &'t str) -> Cow<'t, str> {
+        Cow::Borrowed(target)
+    }
 }
 
 /// Why a driver refused a request head before any responder saw it.
@@ -38,8 +43,8 @@ pub struct AccessLine<'a> {
     pub peer: SocketAddr,
     /// Method.
     pub method: &'a http::Method,
-    /// The request target as the driver has it.
-    pub target: &'a dyn Display,
+    /// The request target: path and query, as [`Respond::log_target`] shows it.
+    pub target: &'a str,
     /// Protocol version.
     pub version: http::Version,
 }
@@ -56,5 +61,26 @@ pub fn finish(line: AccessLine<'_>, status: http::StatusCode, bytes: u64, starte
         status = status.as_u16(),
         bytes,
         micros = started.elapsed().as_micros() as u64,
+    );
+}
+
+/// The line for a head refused before any responder saw it (400 malformed, 431 too large).
+pub fn refused(peer: SocketAddr, why: Refusal, status: http::StatusCode) {
+    tracing::info!(target: "access", %peer, status = status.as_u16(), refused = ?why, "request head refused");
+}
+
+/// The line for a response that could not be sent whole (the client went away, the file shrank
+/// under `sendfile`): how much of it left.
+pub fn cut_short(line: AccessLine<'_>, status: http::StatusCode, sent: u64, of: u64, error: &std::io::Error) {
+    tracing::warn!(
+        target: "access",
+        peer = %line.peer,
+        method = %line.method,
+        uri = %line.target,
+        status = status.as_u16(),
+        sent,
+        of,
+        %error,
+        "response cut short"
     );
 }

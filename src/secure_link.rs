@@ -148,6 +148,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl SecureLink {
+    /// `target` with the values of the signature and expiry arguments replaced, for logs.
+    pub fn redact<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
+        let names: &[&String] = &match &self.mode {
+            Mode::Md5 { md5_arg, expires_arg, .. } => vec![md5_arg, expires_arg],
+            Mode::Hmac { token_arg, timestamp_arg, expires_arg, .. } => vec![token_arg, timestamp_arg, expires_arg],
+        };
+        let Some((path, query)) = target.split_once('?') else { return target.into() };
+        let secret = |arg: &str| {
+            let name = arg.split('=').next().unwrap_or_default();
+            names.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(name))
+        };
+        if !query.split('&').any(secret) {
+            return target.into();
+        }
+        let args: Vec<String> = query
+            .split('&')
+            .map(|a| if secret(a) { format!("{}=REDACTED", a.split('=').next().unwrap_or_default()) } else { a.into() })
+            .collect();
+        format!("{path}?{}", args.join("&")).into()
+    }
+
     /// Whether the links this configuration signs expire (an MD5 setup without an expiry
     /// argument signs links that never do).
     pub fn links_expire(&self) -> bool {

@@ -8,7 +8,7 @@ mod entry;
 mod memo;
 mod read;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,25 @@ struct Inner {
     generation: AtomicU64,
     /// Stream usage: every version read is tied to its directory's record.
     usage: Arc<Usage>,
+    /// Paths whose 403 (EACCES) was logged: once per path, not once per request.
+    forbidden_logged: Mutex<HashSet<Box<str>>>,
+}
+
+/// Paths remembered as logged before the set starts over (and logs them once more).
+const FORBIDDEN_LOGGED_MAX: usize = 4096;
+
+impl Inner {
+    /// A file the server may not read answers 403; say why, once per path.
+    fn log_forbidden(&self, rel: &str, error: &std::io::Error) {
+        let mut logged = self.forbidden_logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.len() >= FORBIDDEN_LOGGED_MAX {
+            logged.clear();
+        }
+        if logged.insert(rel.into()) {
+            let path = self.root.join(rel);
+            tracing::warn!(path = %path.display(), %error, "cannot read a requested file; answering 403 (check its owner and mode)");
+        }
+    }
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -139,6 +158,7 @@ impl Store {
                 epoch: AtomicU64::new(0),
                 reads: AtomicU64::new(0),
                 usage,
+                forbidden_logged: Mutex::new(HashSet::new()),
             }),
         })
     }

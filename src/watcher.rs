@@ -68,6 +68,8 @@ pub struct WatcherHandle {
 struct Shared {
     /// Events were lost: the task must rescan.
     lost: AtomicBool,
+    /// An operator asked for a rescan (SIGHUP): the same work, logged as asked, not as a loss.
+    requested: AtomicBool,
     /// Drop every event (as an overflow does) until unpaused.
     paused: AtomicBool,
     wake: Notify,
@@ -76,7 +78,7 @@ struct Shared {
 impl WatcherHandle {
     /// Asks for a rescan, as after a queue overflow (SIGHUP does this).
     pub fn rescan(&self) {
-        self.shared.lost.store(true, Ordering::Release);
+        self.shared.requested.store(true, Ordering::Release);
         self.shared.wake.notify_one();
     }
 
@@ -94,7 +96,12 @@ impl WatcherHandle {
 /// is unavailable: the validity timers then bound staleness on their own, and queued changes
 /// still reach the store.
 pub fn start(store: Store, changes: ChangeRx, sinks: Vec<Arc<dyn EventSink>>) -> Option<WatcherHandle> {
-    let shared = Arc::new(Shared { lost: AtomicBool::new(false), paused: AtomicBool::new(false), wake: Notify::new() });
+    let shared = Arc::new(Shared {
+        lost: AtomicBool::new(false),
+        requested: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+        wake: Notify::new(),
+    });
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>(QUEUE);
     let forward = Arc::clone(&shared);
     let handler = move |event: notify::Result<Event>| {
@@ -152,7 +159,22 @@ async fn react(
             Some((path, change)) = changes.rx.recv() => store.changed(&path, change).await,
             () = shared.wake.notified() => {}
         }
-        if !shared.paused.load(Ordering::Acquire) && shared.lost.swap(false, Ordering::AcqRel) {
+        if shared.paused.load(Ordering::Acquire) {
+            continue;
+        }
+        let lost = shared.lost.swap(false, Ordering::AcqRel);
+        if lost || shared.requested.swap(false, Ordering::AcqRel) {
+            if lost {
+                tracing::warn!(
+                    "file events were lost; dropping cached playlists and misses and re-walking {}",
+                    root.display()
+                );
+            } else {
+                tracing::info!(
+                    "rescan requested; dropping cached playlists and misses and re-walking {}",
+                    root.display()
+                );
+            }
             watcher = rewalk(watcher, &store, &root).await;
             for sink in &sinks {
                 sink.rescan();
@@ -171,7 +193,6 @@ async fn apply_queued(store: Store, mut changes: ChangeRx) {
 /// Drops what lost events may have made stale, then re-adds the recursive watch (notify walks
 /// the tree again, so directories created meanwhile are watched).
 async fn rewalk(mut watcher: RecommendedWatcher, store: &Store, root: &Path) -> RecommendedWatcher {
-    tracing::warn!("file events were lost; dropping cached playlists and misses and re-walking {}", root.display());
     store.rescan(None);
     let root = root.to_path_buf();
     let walked = tokio::task::spawn_blocking(move || {

@@ -341,3 +341,121 @@ async fn a_demo_that_cannot_bind_leaves_no_directory_behind() {
     let dir = std::env::temp_dir().join(format!("hls-origin-demo-{pid}"));
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+/// A server whose every stderr line is kept for the test to look through.
+struct Logged {
+    child: Child,
+    addr: String,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Logged {
+    async fn start(mut cmd: Command) -> Logged {
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let mut logged = Logged { child, addr: String::new(), lines, seen: Vec::new() };
+        let line = logged.wait_for("listening on").await;
+        logged.addr = line.split("listening on ").nth(1).unwrap().trim().to_string();
+        logged
+    }
+
+    /// The first line (seen before or arriving within `STEP`) that contains `needle`.
+    async fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let line = tokio::time::timeout(STEP, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}; seen: {:#?}", self.seen))
+                .expect("server still running");
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.seen.iter().filter(|l| l.contains(needle)).count()
+    }
+}
+
+#[tokio::test]
+async fn every_refusal_and_cut_says_why_and_no_token_is_logged() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // The server runs as `nobody`, so a file it may not read is one (root reads everything).
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("a.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    std::fs::write(dir.path().join("secret.ts"), "x").unwrap();
+    std::fs::set_permissions(dir.path().join("secret.ts"), std::os::unix::fs::PermissionsExt::from_mode(0o000))
+        .unwrap();
+    std::fs::write(dir.path().join("big.ts"), vec![0x47u8; 64 << 20]).unwrap();
+    std::fs::create_dir(dir.path().join("secure")).unwrap();
+    std::fs::write(dir.path().join("secure/s.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
+    let extra = "[secure_link]\nsecret = \"change-me\"\nprotect = [\"/secure/\"]\n";
+    let cfg = write_config(dir.path(), "log.toml", extra);
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN, "serve", "--config", cfg.to_str().unwrap()]);
+    cmd.env("RUST_LOG", "info");
+    let mut s = Logged::start(cmd).await;
+    // A signed link: 200, and the access line carries neither the token nor the expiry.
+    let out = run(&["sign", "--config", cfg.to_str().unwrap(), "/secure/s.m3u8"]).await;
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = link.split("md5=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    assert_eq!(http_get(&s.addr, &link).await.0, 200);
+    let line = s.wait_for("/secure/s.m3u8").await;
+    assert!(line.contains("md5=REDACTED") && line.contains("expires=REDACTED") && !line.contains(&token), "{line}");
+    // A file the server may not read: 403, and one line saying why however often it is asked.
+    for _ in 0..3 {
+        assert_eq!(http_get(&s.addr, "/secret.ts").await.0, 403);
+    }
+    s.wait_for("cannot read a requested file").await;
+    // A head that is not HTTP: 400 and a line.
+    let mut c = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    c.write_all(b"BLAH\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(STEP, c.read_to_end(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 400"));
+    s.wait_for("request head refused").await;
+    // A client that leaves mid-body: a line with how much of how much was sent.
+    let mut c = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    c.write_all(b"GET /big.ts HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut first = [0u8; 1024];
+    tokio::time::timeout(STEP, c.read(&mut first)).await.unwrap().unwrap();
+    drop(c);
+    let cut = s.wait_for("response cut short").await;
+    assert!(cut.contains("of=67109") && cut.contains("/big.ts"), "{cut}");
+    // HTTP/2 requests carry an absolute URI; their access lines show the path as HTTP/1 ones do.
+    {
+        use http_body_util::{BodyExt, Empty};
+        let stream = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+        tokio::spawn(conn);
+        let req =
+            http::Request::get(format!("http://{}/a.m3u8?h2=1", s.addr)).body(Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = tokio::time::timeout(STEP, sender.send_request(req)).await.unwrap().unwrap();
+        tokio::time::timeout(STEP, resp.into_body().collect()).await.unwrap().unwrap();
+    }
+    let h2 = s.wait_for("a.m3u8?h2=1").await;
+    assert!(h2.contains("uri=/a.m3u8?h2=1") && !h2.contains("http://"), "{h2}");
+    // SIGHUP asks for a rescan: logged as asked, not as lost events.
+    let pid = s.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    s.wait_for("rescan requested").await;
+    assert_eq!(s.count("cannot read a requested file"), 1);
+    assert_eq!(s.count("events were lost"), 0);
+    sigterm(&s.child);
+    assert!(tokio::time::timeout(STEP, s.child.wait()).await.unwrap().unwrap().success());
+}

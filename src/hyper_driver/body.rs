@@ -53,8 +53,11 @@ impl HttpBody for PlanBody {
                 });
                 let result = ready!(Pin::new(task).poll(cx)).map_err(io::Error::other).and_then(|r| r);
                 *reading = None;
-                if let Ok(chunk) = &result {
-                    *at += chunk.len() as u64;
+                match &result {
+                    Ok(chunk) => *at += chunk.len() as u64,
+                    Err(e) => {
+                        tracing::warn!(target: "access", sent_up_to = *at, of = *end, error = %e, "response cut short")
+                    }
                 }
                 Some(result)
             }

@@ -39,6 +39,11 @@ impl ActivityIo {
         &self.stream
     }
 
+    /// Bytes moved so far, both ways.
+    pub(crate) fn moved(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+
     /// Records bytes moved outside `AsyncRead`/`AsyncWrite`.
     pub(crate) fn record(&self, n: usize) {
         // This stream is the counter's only writer, so a plain load and store (no locked

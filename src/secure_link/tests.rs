@@ -234,3 +234,12 @@ proptest! {
         let _ = check(&link, "/a.ts", &query, None, NOW);
     }
 }
+
+#[test]
+fn access_log_targets_are_redacted() {
+    let link = md5_link("$secure_link_expires$uri $secret", "s");
+    assert_eq!(link.redact("/s/a.ts?md5=abc&expires=123&x=1"), "/s/a.ts?md5=REDACTED&expires=REDACTED&x=1");
+    assert_eq!(link.redact("/s/a.ts?MD5=abc"), "/s/a.ts?MD5=REDACTED");
+    assert!(matches!(link.redact("/s/a.ts?x=1"), std::borrow::Cow::Borrowed(_)));
+    assert_eq!(link.redact("/s/a.ts"), "/s/a.ts");
+}

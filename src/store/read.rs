@@ -52,7 +52,10 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
     let file = match open_beneath(inner, rel) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(Lookup::NotFound),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(Lookup::Forbidden),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            inner.log_forbidden(rel, &e);
+            return Ok(Lookup::Forbidden);
+        }
         Err(e) => return Err(e),
     };
     let kind = MediaKind::from_extension(rel.rsplit_once('.').map(|(_, e)| e));
