@@ -97,7 +97,8 @@ pub enum RequestError {
     RangeNotSatisfiable(u64),
     /// 431.
     HeadersTooLarge,
-    /// 503: a playlist kept changing during every read.
+    /// 503 + Retry-After: a playlist kept changing during every read, or the media root is
+    /// gone for now (deleted, unmounted) and is being checked again.
     Busy,
     /// 500.
     Internal(std::io::Error),
@@ -159,7 +160,7 @@ impl MediaHandler {
             Lookup::Found(entry) => entry,
             Lookup::NotFound => return Err(RequestError::NotFound),
             Lookup::Forbidden => return Err(RequestError::Forbidden),
-            Lookup::Busy => return Err(RequestError::Busy),
+            Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
         };
         if let (Some(until), Some(link)) = (signed, &self.policy.secure_link) {
             if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {

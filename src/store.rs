@@ -7,10 +7,10 @@ mod cache;
 mod entry;
 mod memo;
 mod read;
+mod root;
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ use cache::Cached;
 pub use cache::Validity;
 pub use entry::{Content, FileEntry, SignedMemo};
 use read::{Fill, Settle};
+use root::Root;
+pub use root::RootCheck;
 
 /// The result of looking a path up.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub enum Lookup {
     Forbidden,
     /// A playlist that kept changing under every read attempt; try again shortly.
     Busy,
+    /// The media root is gone (deleted, unmounted); try again shortly.
+    Unavailable,
 }
 
 /// The media root, the cache in front of it, and what the watcher has told us.
@@ -46,10 +50,9 @@ pub struct Store {
 }
 
 struct Inner {
-    /// The root directory, held open: lookups are resolved beneath this descriptor.
-    root_fd: OwnedFd,
-    /// The canonical root path (event paths are mapped back to request paths against it).
-    root: PathBuf,
+    /// The root directory, held open (lookups are resolved beneath it), and its canonical path
+    /// (event paths are mapped back to request paths against it).
+    root: Root,
     policy: HeaderPolicy,
     /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
     zero_copy_min_bytes: Option<u64>,
@@ -88,7 +91,7 @@ impl Inner {
             logged.clear();
         }
         if logged.insert(rel.into()) {
-            let path = self.root.join(rel);
+            let path = self.root.path().join(rel);
             tracing::warn!(path = %path.display(), %error, "cannot read a requested file; answering 403 (check its owner and mode)");
         }
     }
@@ -142,10 +145,9 @@ impl Store {
     /// Opens the media root; versions it reads record their reads in `usage`.
     pub fn open(root: &Path, settings: StoreSettings, usage: Arc<Usage>) -> anyhow::Result<Store> {
         let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
-        let dir = std::fs::File::open(&root).with_context(|| format!("opening media root {}", root.display()))?;
+        let root = Root::open(root)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                root_fd: OwnedFd::from(dir),
                 root,
                 policy: settings.headers,
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
@@ -170,12 +172,37 @@ impl Store {
 
     /// The canonical media root.
     pub fn root(&self) -> &Path {
-        &self.inner.root
+        self.inner.root.path()
+    }
+
+    /// Checks that the root path still names the directory held open (blocking pool). When it
+    /// was replaced or is gone, everything cached from it is dropped; while it is gone, lookups
+    /// answer [`Lookup::Unavailable`].
+    pub async fn check_root(&self) -> RootCheck {
+        let inner = Arc::clone(&self.inner);
+        let check = tokio::task::spawn_blocking(move || inner.root.check()).await.unwrap_or(RootCheck::Same);
+        if check != RootCheck::Same {
+            self.forget_everything();
+        }
+        check
+    }
+
+    /// Drops every cached version, miss and write mark (the directory they came from is gone).
+    fn forget_everything(&self) {
+        let inner = &self.inner;
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.writing.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        inner.cache.invalidate_all();
+        inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Looks a path up: from RAM when cached and valid, else one blocking read shared by all
     /// concurrent requests for the same path.
     pub async fn lookup(&self, path: &NormPath) -> std::io::Result<Lookup> {
+        if self.inner.root.is_missing() {
+            return Ok(Lookup::Unavailable);
+        }
         let key = path.as_str();
         // Read before the cache: a rescan during this lookup leaves the memo slot outdated.
         let generation = self.inner.generation.load(Ordering::Acquire);
@@ -360,6 +387,6 @@ fn into_cached(lookup: Lookup) -> Result<Cached, LoadError> {
         Lookup::Found(entry) => Ok(Cached::File(entry)),
         Lookup::NotFound => Ok(Cached::Missing),
         Lookup::Forbidden => Err(LoadError::Forbidden),
-        Lookup::Busy => Err(LoadError::Busy),
+        Lookup::Busy | Lookup::Unavailable => Err(LoadError::Busy),
     }
 }

@@ -14,7 +14,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, Notify};
 
 use crate::path::NormPath;
-use crate::store::{Change, Store};
+use crate::store::{Change, RootCheck, Store};
 
 /// Events buffered between the notify thread and the reacting task; beyond it, events are
 /// dropped and handled like a kernel queue overflow.
@@ -145,7 +145,11 @@ async fn react(
 ) {
     let Subscribers { store, sinks, mut changes } = subscribers;
     let root = store.root().to_path_buf();
+    // A tmpfs mounted over the root sends no event at all: its identity is checked on a timer.
+    let mut root_check = tokio::time::interval(ROOT_CHECK_EVERY);
+    root_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let mut replaced = false;
         tokio::select! {
             event = rx.recv() => match event {
                 Some(Ok(event)) if event.need_rescan() => shared.lost.store(true, Ordering::Release),
@@ -153,28 +157,22 @@ async fn react(
                     publish(&sinks, &root, &event);
                     apply(&store, &root, event).await;
                 }
-                Some(Err(e)) => tracing::warn!("watch error: {e}"),
+                Some(Err(e)) => tracing::debug!("watch error: {e}"),
                 None => return,
             },
             Some((path, change)) = changes.rx.recv() => store.changed(&path, change).await,
+            _ = root_check.tick() => replaced = store.check_root().await == RootCheck::Replaced,
             () = shared.wake.notified() => {}
         }
         if shared.paused.load(Ordering::Acquire) {
             continue;
         }
-        let lost = shared.lost.swap(false, Ordering::AcqRel);
-        if lost || shared.requested.swap(false, Ordering::AcqRel) {
-            if lost {
-                tracing::warn!(
-                    "file events were lost; dropping cached playlists and misses and re-walking {}",
-                    root.display()
-                );
-            } else {
-                tracing::info!(
-                    "rescan requested; dropping cached playlists and misses and re-walking {}",
-                    root.display()
-                );
+        if let Some(reason) = rescan_reason(&shared, replaced) {
+            // A requested rescan also looks at the root first (it logs what it finds).
+            if reason == Rescan::Requested {
+                store.check_root().await;
             }
+            reason.log(&root);
             watcher = rewalk(watcher, &store, &root).await;
             for sink in &sinks {
                 sink.rescan();
@@ -183,10 +181,56 @@ async fn react(
     }
 }
 
-/// Without inotify: queued changes still reach the store.
+/// How often the root's identity is checked (two `stat`s).
+const ROOT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why the tree is walked again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rescan {
+    /// The root directory was replaced: a new directory, a new watch.
+    Replaced,
+    /// Events were lost (a queue overflowed).
+    Lost,
+    /// An operator asked (SIGHUP).
+    Requested,
+}
+
+fn rescan_reason(shared: &Shared, replaced: bool) -> Option<Rescan> {
+    let lost = shared.lost.swap(false, Ordering::AcqRel);
+    let requested = shared.requested.swap(false, Ordering::AcqRel);
+    match (replaced, lost, requested) {
+        (true, _, _) => Some(Rescan::Replaced),
+        (_, true, _) => Some(Rescan::Lost),
+        (_, _, true) => Some(Rescan::Requested),
+        _ => None,
+    }
+}
+
+impl Rescan {
+    fn log(self, root: &Path) {
+        let root = root.display();
+        match self {
+            Rescan::Replaced => tracing::info!("watching the new media root {root}"),
+            Rescan::Lost => {
+                tracing::warn!("file events were lost; dropping cached playlists and misses and re-walking {root}")
+            }
+            Rescan::Requested => {
+                tracing::info!("rescan requested; dropping cached playlists and misses and re-walking {root}")
+            }
+        }
+    }
+}
+
+/// Without inotify: queued changes still reach the store, and the root is still checked.
 async fn apply_queued(store: Store, mut changes: ChangeRx) {
-    while let Some((path, change)) = changes.rx.recv().await {
-        store.changed(&path, change).await;
+    let mut root_check = tokio::time::interval(ROOT_CHECK_EVERY);
+    loop {
+        tokio::select! {
+            Some((path, change)) = changes.rx.recv() => store.changed(&path, change).await,
+            _ = root_check.tick() => {
+                store.check_root().await;
+            }
+        }
     }
 }
 

@@ -145,7 +145,8 @@ fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    match openat2(&inner.root_fd, rel, how) {
+    let Some(root) = inner.root.fd() else { return Ok(None) };
+    match openat2(&*root, rel, how) {
         Ok(fd) => Ok(Some(File::from(fd))),
         // EXDEV: resolution would leave the root; ELOOP: too many links; ENOTDIR: a file used
         // as a directory; ENXIO: a socket or FIFO without a peer.
@@ -159,12 +160,12 @@ fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
 
 /// For kernels before 5.6 (no `openat2`): canonicalise, then refuse anything outside the root.
 fn open_checked_fallback(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
-    let canonical = match inner.root.join(rel).canonicalize() {
+    let canonical = match inner.root.path().join(rel).canonicalize() {
         Ok(p) => p,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    if !canonical.starts_with(&inner.root) {
+    if !canonical.starts_with(inner.root.path()) {
         return Ok(None);
     }
     match File::open(&canonical) {

@@ -143,3 +143,54 @@ async fn sidecar_files_get_real_types_and_the_segment_policy() {
         assert_eq!(r.header("cache-control"), Some("public, max-age=86400"), "{name}");
     }
 }
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_root_removed_and_recreated_is_reopened_and_a_missing_one_is_503() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get("/vod_ts/index.m3u8").await.status, 200);
+    let root = s.root.path().to_path_buf();
+    std::fs::remove_dir_all(&root).unwrap();
+    // Gone: 503 with Retry-After (a CDN retries), not a 404 it would cache.
+    poll(&s, "/vod_ts/index.m3u8", STEP, |r| r.status == 503).await;
+    assert!(s.get("/vod_ts/index.m3u8").await.header("retry-after").is_some());
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("new.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n").unwrap();
+    poll(&s, "/new.m3u8", STEP, |r| r.status == 200).await;
+    assert_eq!(s.get("/vod_ts/index.m3u8").await.status, 404, "the old tree is not served");
+    // Recreated between two checks (`rm -rf ROOT && mkdir ROOT`): the new one is served.
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("newer.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n").unwrap();
+    poll(&s, "/newer.m3u8", STEP, |r| r.status == 200).await;
+    assert_eq!(s.get("/new.m3u8").await.status, 404);
+    // Files written later are seen through the new watch, not only the timers.
+    let ours = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:5\n";
+    std::fs::write(root.join("later.m3u8"), ours).unwrap();
+    poll(&s, "/later.m3u8", STEP, |r| r.status == 200 && r.text() == ours).await;
+}
+
+#[tokio::test]
+async fn a_tmpfs_mounted_over_the_root_after_start_is_served() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get("/vod_ts/index.m3u8").await.status, 200);
+    let root = s.root.path().to_path_buf();
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&root).status().unwrap();
+    assert!(status.success(), "mount needs root (CI runs as root)");
+    let mounted = Mounted(root.clone());
+    std::fs::write(root.join("on-tmpfs.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n").unwrap();
+    poll(&s, "/on-tmpfs.m3u8", STEP, |r| r.status == 200).await;
+    assert_eq!(s.get("/vod_ts/index.m3u8").await.status, 404, "the directory under the mount is hidden");
+    drop(mounted);
+    // Unmounted: the original directory is the root again.
+    poll(&s, "/vod_ts/index.m3u8", STEP, |r| r.status == 200).await;
+    assert_eq!(s.get("/on-tmpfs.m3u8").await.status, 404);
+}
