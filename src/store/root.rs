@@ -90,7 +90,7 @@ fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
 /// Device and inode of a directory held open, `None` if it was deleted meanwhile.
 fn identity(fd: &OwnedFd) -> Option<(u64, u64)> {
     let stat = nix::sys::stat::fstat(fd.as_fd()).ok()?;
-    (stat.st_nlink > 0).then(|| (stat.st_dev, stat.st_ino))
+    (stat.st_nlink > 0).then_some((stat.st_dev, stat.st_ino))
 }
 
 #[cfg(test)]
