@@ -7,6 +7,7 @@ mod cache;
 mod entry;
 mod memo;
 mod read;
+mod rewrites;
 mod root;
 
 use std::collections::{HashMap, HashSet};
@@ -76,25 +77,10 @@ struct Inner {
     generation: AtomicU64,
     /// Stream usage: every version read is tied to its directory's record.
     usage: Arc<Usage>,
+    /// Segment names read again with other bytes (an encoder restarted on the same path).
+    rewrites: rewrites::Rewrites,
     /// Paths whose 403 (EACCES) was logged: once per path, not once per request.
     forbidden_logged: Mutex<HashSet<Box<str>>>,
-}
-
-/// Paths remembered as logged before the set starts over (and logs them once more).
-const FORBIDDEN_LOGGED_MAX: usize = 4096;
-
-impl Inner {
-    /// A file the server may not read answers 403; say why, once per path.
-    fn log_forbidden(&self, rel: &str, error: &std::io::Error) {
-        let mut logged = self.forbidden_logged.lock().unwrap_or_else(|p| p.into_inner());
-        if logged.len() >= FORBIDDEN_LOGGED_MAX {
-            logged.clear();
-        }
-        if logged.insert(rel.into()) {
-            let path = self.root.path().join(rel);
-            tracing::warn!(path = %path.display(), %error, "cannot read a requested file; answering 403 (check its owner and mode)");
-        }
-    }
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -161,8 +147,15 @@ impl Store {
                 reads: AtomicU64::new(0),
                 usage,
                 forbidden_logged: Mutex::new(HashSet::new()),
+                rewrites: rewrites::Rewrites::default(),
             }),
         })
+    }
+
+    /// Segment names read again with other bytes so far (an encoder restarted on the same
+    /// path; each is also logged, once a minute per stream).
+    pub fn rewrites_detected(&self) -> u64 {
+        self.inner.rewrites.detected()
     }
 
     /// How many cache misses were filled from disk so far.
@@ -264,7 +257,11 @@ impl Store {
                 }
             }
         }
-        let cached_file = matches!(self.inner.cache.get(key).await, Some(Cached::File(_)));
+        let cached = self.inner.cache.get(key).await;
+        let cached_file = matches!(cached, Some(Cached::File(_)));
+        if let (Some(Cached::File(old)), false, false) = (&cached, is_playlist, change == Change::Writing) {
+            self.inner.rewrites.let_go(key, old);
+        }
         match change {
             // An in-place rewrite in progress: keep serving the previous version of a playlist.
             Change::Writing if is_playlist => {}
@@ -379,6 +376,11 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
         }
     }
     inner.reads.fetch_add(1, Ordering::Relaxed);
+    if let Lookup::Found(entry) = &result {
+        if !entry.kind.is_playlist() {
+            inner.rewrites.read(&format!("/{rel}"), entry);
+        }
+    }
     into_cached(result)
 }
 

@@ -48,6 +48,23 @@ pub(super) enum Fill {
     RamOnly,
 }
 
+/// Paths remembered as logged before the set starts over (and logs them once more).
+const FORBIDDEN_LOGGED_MAX: usize = 4096;
+
+impl Inner {
+    /// A file the server may not read answers 403; say why, once per path.
+    fn log_forbidden(&self, rel: &str, error: &std::io::Error) {
+        let mut logged = self.forbidden_logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.len() >= FORBIDDEN_LOGGED_MAX {
+            logged.clear();
+        }
+        if logged.insert(rel.into()) {
+            let path = self.root.path().join(rel);
+            tracing::warn!(path = %path.display(), %error, "cannot read a requested file; answering 403 (check its owner and mode)");
+        }
+    }
+}
+
 pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fill) -> io::Result<Lookup> {
     let file = match open_beneath(inner, rel) {
         Ok(Some(f)) => f,

@@ -9,10 +9,21 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Conn, TestServer, STEP};
 
-/// Starts ffmpeg writing a live HLS stream (1 s segments) into `dir/index.m3u8`.
-fn ffmpeg_live(dir: &Path) -> Child {
+/// Starts ffmpeg writing a live HLS stream (1 s segments) of `source` (a lavfi source: a live
+/// input differs from one run to the next; two runs of one lavfi source are byte-identical)
+/// into `dir/index.m3u8`.
+fn ffmpeg_live(dir: &Path, source: &str) -> Child {
     Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("{source}=size=160x90:rate=10"),
+        ])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-f", "hls", "-hls_time", "1"])
         .args(["-hls_list_size", "4", "-hls_flags", "delete_segments+temp_file"])
         .arg(dir.join("index.m3u8"))
@@ -50,21 +61,33 @@ async fn a_stopped_live_stream_is_not_cached_like_vod_and_a_restart_is_seen() {
     let s = TestServer::start().await;
     let dir = s.path("live/ch1");
     std::fs::create_dir_all(&dir).unwrap();
-    let encoder = ffmpeg_live(&dir);
+    let encoder = ffmpeg_live(&dir, "testsrc");
     let path = "/live/ch1/index.m3u8";
     poll(&s, path, Duration::from_secs(30), |r| r.status == 200 && r.text().contains("#EXTINF")).await;
     let live = s.get(path).await;
     assert_eq!(live.header("cache-control"), Some("public, max-age=0"), "live: half of a 1 s target");
+    // A viewer (or a CDN) fetches the first segment of this run.
+    let first = live.text().lines().find(|l| l.ends_with(".ts")).unwrap().to_string();
+    let first_bytes = s.get(&format!("/live/ch1/{first}")).await;
+    assert_eq!(first_bytes.status, 200);
     interrupt(encoder).await;
     // ffmpeg's last playlist: EXT-X-ENDLIST without PLAYLIST-TYPE:VOD.
     poll(&s, path, STEP, |r| r.text().contains("#EXT-X-ENDLIST")).await;
     let ended = s.get(path).await;
     assert!(!ended.text().contains("PLAYLIST-TYPE:VOD"), "{}", ended.text());
     assert_eq!(ended.header("cache-control"), Some("public, max-age=10"), "hls.ended_max_age, not a day");
-    // The encoder restarts on the same path: the playlist is live again.
-    let encoder = ffmpeg_live(&dir);
+    // The encoder restarts on the same path: the playlist is live again...
+    let encoder = ffmpeg_live(&dir, "smptebars");
     poll(&s, path, Duration::from_secs(30), |r| !r.text().contains("#EXT-X-ENDLIST")).await;
     assert_eq!(s.get(path).await.header("cache-control"), Some("public, max-age=0"));
+    // ...and starts its segment names over: the same name now has other bytes, which a CDN
+    // would never refetch. That is counted (and logged with the fix).
+    let target = format!("/live/ch1/{first}");
+    poll(&s, path, Duration::from_secs(30), |r| r.text().lines().any(|l| l == first)).await;
+    let again = s.get(&target).await;
+    assert_eq!(again.status, 200);
+    assert_ne!(again.body, first_bytes.body);
+    assert!(s.state.store.rewrites_detected() >= 1, "the rewritten {first} was not noticed");
     interrupt(encoder).await;
 }
 
@@ -193,4 +216,28 @@ async fn a_tmpfs_mounted_over_the_root_after_start_is_served() {
     // Unmounted: the original directory is the root again.
     poll(&s, "/vod_ts/index.m3u8", STEP, |r| r.status == 200).await;
     assert_eq!(s.get("/on-tmpfs.m3u8").await.status, 404);
+}
+
+#[tokio::test]
+async fn a_segment_name_rewritten_with_other_bytes_is_noticed_and_the_same_bytes_are_not() {
+    let s = TestServer::start().await;
+    std::fs::create_dir_all(s.path("live/r")).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let tmp = s.path(&format!("live/r/{name}.tmp"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, s.path(&format!("live/r/{name}"))).unwrap();
+    };
+    write("seg0.ts", &[0x47; 1000]);
+    write("seg1.ts", &[0x47; 1000]);
+    assert_eq!(s.get("/live/r/seg0.ts").await.body, vec![0x47; 1000]);
+    assert_eq!(s.get("/live/r/seg1.ts").await.status, 200);
+    // The same bytes under the same name (a copy, a retry): not a rewrite.
+    write("seg1.ts", &[0x47; 1000]);
+    poll(&s, "/live/r/seg1.ts", STEP, |r| r.status == 200).await;
+    // Other bytes under the same name, after the old file was deleted as ffmpeg does.
+    std::fs::remove_file(s.path("live/r/seg0.ts")).unwrap();
+    poll(&s, "/live/r/seg0.ts", STEP, |r| r.status == 404).await;
+    write("seg0.ts", &[0x48; 1200]);
+    poll(&s, "/live/r/seg0.ts", STEP, |r| r.body == vec![0x48; 1200]).await;
+    assert_eq!(s.state.store.rewrites_detected(), 1);
 }
