@@ -154,6 +154,7 @@ async fn respond<R: Respond>(
     out: &mut Vec<u8>,
 ) -> io::Result<Connection> {
     let started = ctx.responder.logs_access().then(Instant::now);
+    ctx.stop.set_idle(false);
     let mut uri = None;
     let Some(target) = head::target(parsed.target, &mut uri) else {
         refuse(io, ctx, Refusal::Malformed, out).await?;

@@ -117,20 +117,29 @@ pub async fn serve<F, Fut>(
         reap(&mut conns);
         let Some(admission) = gate.admit(peer) else { continue };
         let (io, activity) = ActivityIo::new(stream);
-        let conn = serve_conn(Conn { io, peer, stop: stops.register() });
+        let stop = stops.register();
+        let phase = stop.phase();
+        let conn = serve_conn(Conn { io, peer, stop });
         conns.spawn(async move {
             // Declared first, so dropped last: after the socket (owned by `conn`) is closed.
             let _admission = admission;
             tokio::select! {
                 () = conn => {}
-                () = activity.watchdog(timeouts.first_byte, timeouts.idle) => {
-                    tracing::debug!(%peer, "idle connection closed");
-                }
+                () = activity.watchdog(timeouts.first_byte, timeouts.idle) => idle_closed(peer, &phase, timeouts.idle),
             }
         });
     }
     drop(listener);
     drain(conns, &stops, timeouts.grace).await;
+}
+
+/// The watchdog closed a connection: routine between requests, a cut-short response otherwise.
+fn idle_closed(peer: SocketAddr, phase: &stop::Phase, idle: Duration) {
+    if phase.is_busy() {
+        tracing::warn!(target: "access", %peer, ?idle, "response cut short: no byte moved for idle_timeout; connection closed");
+    } else {
+        tracing::debug!(%peer, "idle connection closed");
+    }
 }
 
 /// Forgets connections that ended (so the set holds only open ones).

@@ -401,7 +401,7 @@ async fn every_refusal_and_cut_says_why_and_no_token_is_logged() {
     std::fs::write(dir.path().join("big.ts"), vec![0x47u8; 64 << 20]).unwrap();
     std::fs::create_dir(dir.path().join("secure")).unwrap();
     std::fs::write(dir.path().join("secure/s.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n").unwrap();
-    let extra = "[secure_link]\nsecret = \"change-me\"\nprotect = [\"/secure/\"]\n";
+    let extra = "idle_timeout = \"1s\"\n[secure_link]\nsecret = \"change-me\"\nprotect = [\"/secure/\"]\n";
     let cfg = write_config(dir.path(), "log.toml", extra);
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let mut cmd = Command::new("setpriv");
@@ -435,6 +435,11 @@ async fn every_refusal_and_cut_says_why_and_no_token_is_logged() {
     drop(c);
     let cut = s.wait_for("response cut short").await;
     assert!(cut.contains("of=67109") && cut.contains("/big.ts"), "{cut}");
+    // A client that stops reading mid-body: closed after idle_timeout, with a line.
+    let mut stalled = tokio::net::TcpStream::connect(&s.addr).await.unwrap();
+    stalled.write_all(b"GET /big.ts HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    s.wait_for("no byte moved for idle_timeout").await;
+    drop(stalled);
     // HTTP/2 requests carry an absolute URI; their access lines show the path as HTTP/1 ones do.
     {
         use http_body_util::{BodyExt, Empty};

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -43,7 +43,7 @@ impl Stops {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let waker = Arc::new(AtomicWaker::new());
         self.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&waker));
-        StopWatch { stops: Arc::clone(self), id, waker, idle: AtomicBool::new(false) }
+        StopWatch { stops: Arc::clone(self), id, waker, phase: Arc::new(AtomicU8::new(UNKNOWN)) }
     }
 }
 
@@ -52,14 +52,35 @@ pub struct StopWatch {
     stops: Arc<Stops>,
     id: u64,
     waker: Arc<AtomicWaker>,
-    idle: AtomicBool,
+    phase: Arc<AtomicU8>,
+}
+
+/// What a connection is doing, as far as its driver says (hyper's say nothing).
+const UNKNOWN: u8 = 0;
+const IDLE: u8 = 1;
+const BUSY: u8 = 2;
+
+/// Reads a connection's idle/busy mark from outside its driver (the accept loop, when the
+/// watchdog closes it).
+pub struct Phase(Arc<AtomicU8>);
+
+impl Phase {
+    /// True when the driver marked the connection busy with a response.
+    pub fn is_busy(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == BUSY
+    }
 }
 
 impl StopWatch {
     /// Marks the connection as waiting for a request (`true`) or busy with one (`false`).
     pub fn set_idle(&self, idle: bool) {
-        // Relaxed: the mark is written and read by the connection's own task only.
-        self.idle.store(idle, Ordering::Relaxed);
+        // Relaxed: the mark is written by the connection's own task; readers only log it.
+        self.phase.store(if idle { IDLE } else { BUSY }, Ordering::Relaxed);
+    }
+
+    /// A reader of the idle/busy mark.
+    pub fn phase(&self) -> Phase {
+        Phase(Arc::clone(&self.phase))
     }
 
     /// True once the server is stopping.
@@ -98,7 +119,7 @@ impl Future for Stopped<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let watch = self.watch;
         watch.waker.register(cx.waker());
-        if watch.is_stopping() && (!self.need_idle || watch.idle.load(Ordering::Relaxed)) {
+        if watch.is_stopping() && (!self.need_idle || watch.phase.load(Ordering::Relaxed) == IDLE) {
             Poll::Ready(())
         } else {
             Poll::Pending
