@@ -61,9 +61,10 @@ struct Inner {
     /// Bytes of promotions being read: counted against the budget before they land.
     promoting: AtomicU64,
     cache: moka::future::Cache<String, Cached>,
-    /// Segments the watcher saw modified and not yet closed, with the time of the last write
-    /// event: not served or cached while marked. (Playlists are read with torn-read checks
-    /// instead, and a cached one keeps its previous version during a rewrite.)
+    /// Files the watcher saw modified and not yet closed, with the time of the last write
+    /// event. Segments are not served or cached while marked; playlists are read with torn-read
+    /// checks instead (a cached one keeps its previous version during a rewrite), and one that
+    /// does not look whole is never taken for "complete but unusual" while marked.
     writing: Mutex<HashMap<String, Instant>>,
     /// Bumped on every change event; a miss that read across a bump reads again, so a slow read
     /// can never overwrite what the watcher just stored with an older version.
@@ -242,7 +243,7 @@ impl Store {
         let key = path.as_str();
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
-        if !is_playlist {
+        {
             // A poisoned lock only means another thread panicked mid-update of a plain map.
             let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
             match change {
@@ -350,7 +351,14 @@ impl Store {
     }
 
     fn is_being_written(&self, key: &str) -> bool {
-        let writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.is_being_written(key)
+    }
+}
+
+impl Inner {
+    /// The watcher saw data written to `key` and no close or rename since.
+    fn is_being_written(&self, key: &str) -> bool {
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         writing.get(key).is_some_and(|at| at.elapsed() < WRITING_GRACE)
     }
 }

@@ -25,9 +25,12 @@ const RECENT: Duration = Duration::from_millis(100);
 /// issue the chunks of one version back to back; a pause this long means the version is whole.
 const QUIET: Duration = Duration::from_millis(1);
 /// A playlist that does not look whole (no final newline, a last `#EXTINF` without its URI) is
-/// served as written once it has not changed for this long: a writer never pauses this long
-/// inside one version, while a hand-written file is simply unusual, not torn.
-const SETTLED: Duration = RECENT;
+/// served as written once it has not changed for this long and no writer holds it open (the
+/// watcher's write mark): a hand-written file is unusual, not torn. The wait also lets the
+/// write events of a writer caught mid-version arrive.
+const SETTLED: Duration = Duration::from_millis(500);
+/// How often a settling playlist is looked at again.
+const SETTLE_STEP: Duration = Duration::from_millis(5);
 
 /// Whether a playlist read must wait out a quiet period (not needed for a file just renamed
 /// into place: a rename swaps whole files atomically).
@@ -96,7 +99,8 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             whole = if PlaylistInfo::looks_complete(&bytes) {
                 settle == Settle::Renamed || stays_quiet(&file, &after)?
             } else {
-                (settle == Settle::Renamed || settles(&file, &after)?) && served_unusual(rel)
+                let settled = settle == Settle::Renamed || settles(inner, rel, &file, &after)?;
+                settled && served_unusual(rel)
             };
         }
         if whole {
@@ -119,14 +123,22 @@ fn stays_quiet(file: &File, seen: &Metadata) -> io::Result<bool> {
     Ok(same_version(seen, &file.metadata()?))
 }
 
-/// For a playlist that does not look whole: waits until it is [`SETTLED`] old and checks that
-/// nothing moved meanwhile (at most [`SETTLED`] of sleep on this blocking thread).
-fn settles(file: &File, seen: &Metadata) -> io::Result<bool> {
-    let age = seen.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or_default();
-    if let Some(wait) = SETTLED.checked_sub(age) {
-        std::thread::sleep(wait);
+/// For a playlist that does not look whole: true once it is [`SETTLED`] old with nothing
+/// moved and no writer holding it (the watcher's write mark, which also catches a writer that
+/// pauses mid-version); false as soon as either shows, so a busy writer costs a retry, not
+/// the whole window. Sleeps on this blocking thread in [`SETTLE_STEP`]s.
+fn settles(inner: &Inner, rel: &str, file: &File, seen: &Metadata) -> io::Result<bool> {
+    let key = format!("/{rel}");
+    loop {
+        if !same_version(seen, &file.metadata()?) || inner.is_being_written(&key) {
+            return Ok(false);
+        }
+        let age = seen.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or_default();
+        match SETTLED.checked_sub(age) {
+            Some(left) if !left.is_zero() => std::thread::sleep(left.min(SETTLE_STEP)),
+            _ => return Ok(true),
+        }
     }
-    Ok(same_version(seen, &file.metadata()?))
 }
 
 /// Logs that a stable playlist is served as written although it does not look whole (once per

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, STEP};
 
 const NO_TIMERS: &str = "[cache]\nmanifest_validity = \"1h\"\nsegment_validity = \"1h\"\nmiss_validity = \"1h\"\n";
 
@@ -133,6 +133,27 @@ async fn in_place_rewrites_are_never_served_torn() {
     let written = writer.join().unwrap();
     assert!(versions.len() > 10, "only {} distinct versions of {written} written were seen", versions.len());
     assert!(busy < 100, "{busy} of 2000 answers were 503");
+}
+
+#[tokio::test]
+async fn a_writer_paused_mid_playlist_is_never_served_torn() {
+    use std::io::Write;
+    // Unlike a hand-written file without a final newline (served once stable), a file a writer
+    // still holds open is never taken for complete, however long the writer pauses.
+    let s = TestServer::start_with(NO_TIMERS).await;
+    let file = s.path("live_ts/paused.m3u8");
+    let full = playlist(7, 3);
+    let cut = full.len() - 5;
+    let mut f = std::fs::File::create(&file).unwrap();
+    f.write_all(&full.as_bytes()[..cut]).unwrap();
+    for _ in 0..3 {
+        let r = s.get("/live_ts/paused.m3u8").await;
+        assert_eq!(r.status, 503, "a torn playlist was served: {:?}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    f.write_all(&full.as_bytes()[cut..]).unwrap();
+    drop(f);
+    until(&s, "/live_ts/paused.m3u8", STEP, |r| r.status == 200 && r.text() == full).await;
 }
 
 #[tokio::test]
