@@ -79,7 +79,7 @@ struct Inner {
     /// Stream usage: every version read is tied to its directory's record.
     usage: Arc<Usage>,
     /// Segment names read again with other bytes (an encoder restarted on the same path).
-    rewrites: rewrites::Rewrites,
+    rewrites: Arc<rewrites::Rewrites>,
     /// Paths whose 403 (EACCES) was logged: once per path, not once per request.
     forbidden_logged: Mutex<HashSet<Box<str>>>,
 }
@@ -133,6 +133,7 @@ impl Store {
     pub fn open(root: &Path, settings: StoreSettings, usage: Arc<Usage>) -> anyhow::Result<Store> {
         let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
         let root = Root::open(root)?;
+        let rewrites = Arc::new(rewrites::Rewrites::default());
         Ok(Store {
             inner: Arc::new(Inner {
                 root,
@@ -140,7 +141,7 @@ impl Store {
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
                 budget_bytes: settings.budget_bytes,
                 promoting: AtomicU64::new(0),
-                cache: cache::build(settings.budget_bytes, settings.validity),
+                cache: cache::build(settings.budget_bytes, settings.validity, Arc::clone(&rewrites)),
                 validity: settings.validity,
                 generation: AtomicU64::new(0),
                 writing: Mutex::new(HashMap::new()),
@@ -148,7 +149,7 @@ impl Store {
                 reads: AtomicU64::new(0),
                 usage,
                 forbidden_logged: Mutex::new(HashSet::new()),
-                rewrites: rewrites::Rewrites::default(),
+                rewrites,
             }),
         })
     }
@@ -258,11 +259,7 @@ impl Store {
                 }
             }
         }
-        let cached = self.inner.cache.get(key).await;
-        let cached_file = matches!(cached, Some(Cached::File(_)));
-        if let (Some(Cached::File(old)), false, false) = (&cached, is_playlist, change == Change::Writing) {
-            self.inner.rewrites.let_go(key, old);
-        }
+        let cached_file = matches!(self.inner.cache.get(key).await, Some(Cached::File(_)));
         match change {
             // An in-place rewrite in progress: keep serving the previous version of a playlist.
             Change::Writing if is_playlist => {}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use moka::future::Cache;
 use moka::policy::{EvictionPolicy, Expiry};
 
+use super::rewrites::Rewrites;
 use super::FileEntry;
 
 /// What the cache holds for a path.
@@ -73,7 +74,8 @@ fn weigh(key: &str, value: &Cached) -> u32 {
 
 /// Builds the cache. LRU, not moka's default TinyLFU: live-edge segments are always new keys,
 /// and a frequency-based admission filter would keep rejecting exactly the hottest content.
-pub fn build(budget_bytes: u64, validity: Validity) -> Cache<String, Cached> {
+/// `rewrites` hears of every segment version the cache lets go of, whatever the cause.
+pub fn build(budget_bytes: u64, validity: Validity, rewrites: Arc<Rewrites>) -> Cache<String, Cached> {
     Cache::builder()
         .max_capacity(budget_bytes)
         .weigher(|k: &String, v: &Cached| weigh(k, v))
@@ -82,9 +84,12 @@ pub fn build(budget_bytes: u64, validity: Validity) -> Cache<String, Cached> {
         .support_invalidation_closures()
         // Replacements and invalidations notify before `insert`/`invalidate` return; the memo
         // (store/memo.rs) relies on that to never serve a version the cache let go of.
-        .eviction_listener(|_key, value: Cached, _cause| {
+        .eviction_listener(move |key, value: Cached, _cause| {
             if let Cached::File(f) = value {
                 f.retired.store(true, std::sync::atomic::Ordering::Release);
+                if !f.kind.is_playlist() {
+                    rewrites.let_go(&key, &f);
+                }
             }
         })
         .build()

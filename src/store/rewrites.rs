@@ -16,18 +16,23 @@ const REMEMBERED_MAX: usize = 16 * 1024;
 /// A stream's warning is repeated at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// What identifies a version's bytes: the content hash for RAM versions (their ETag), the
-/// length for versions left on disk (whose ETag names the inode and mtime, not the bytes).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Fingerprint {
-    Hash(http::HeaderValue),
-    Len(u64),
+/// What identifies a version's bytes: its length, and for RAM versions the content hash (their
+/// ETag; a version left on disk has an ETag naming its inode and mtime, not its bytes).
+#[derive(Clone, Debug)]
+struct Fingerprint {
+    len: u64,
+    hash: Option<http::HeaderValue>,
 }
 
-fn fingerprint(entry: &FileEntry) -> Fingerprint {
-    match entry.content {
-        Content::Ram(_) => Fingerprint::Hash(entry.etag.clone()),
-        Content::Disk(_) => Fingerprint::Len(entry.len),
+impl Fingerprint {
+    fn of(entry: &FileEntry) -> Fingerprint {
+        let hash = matches!(entry.content, Content::Ram(_)).then(|| entry.etag.clone());
+        Fingerprint { len: entry.len, hash }
+    }
+
+    /// Other bytes for certain (a disk version and its RAM copy compare by length only).
+    fn differs(&self, other: &Fingerprint) -> bool {
+        self.len != other.len || matches!((&self.hash, &other.hash), (Some(a), Some(b)) if a != b)
     }
 }
 
@@ -45,13 +50,14 @@ pub(super) struct Rewrites {
 }
 
 impl Rewrites {
-    /// The cache let go of `entry`, the version of segment `key` (replaced, removed).
+    /// The cache let go of `entry`, the version of segment `key` (replaced, invalidated,
+    /// evicted or expired).
     pub(super) fn let_go(&self, key: &str, entry: &FileEntry) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.gone.len() >= REMEMBERED_MAX {
             state.gone.clear();
         }
-        state.gone.insert(key.to_string(), fingerprint(entry));
+        state.gone.insert(key.to_string(), Fingerprint::of(entry));
     }
 
     /// `entry` was just read for `key`: a remembered earlier version with other bytes is a
@@ -59,7 +65,7 @@ impl Rewrites {
     pub(super) fn read(&self, key: &str, entry: &FileEntry) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let Some(old) = state.gone.remove(key) else { return };
-        if old == fingerprint(entry) {
+        if !old.differs(&Fingerprint::of(entry)) {
             return;
         }
         self.detected.fetch_add(1, Ordering::Relaxed);
