@@ -82,8 +82,27 @@ impl<R: Respond> HyperDriver<R> {
             }
         };
         if let Err(e) = result {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
+            ended_with_error(peer, e.as_ref());
         }
+    }
+}
+
+/// hyper answers heads it cannot parse itself (400, or 431 beyond its buffer) and ends the
+/// connection: those get the same refusal line as the native driver's. A connection that broke
+/// while writing a response (the client went away) gets a cut-short line.
+fn ended_with_error(peer: SocketAddr, e: &(dyn std::error::Error + 'static)) {
+    let Some(e) = e.downcast_ref::<hyper::Error>() else {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        return;
+    };
+    if e.is_parse_too_large() {
+        respond::refused(peer, Refusal::HeadTooLarge, http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    } else if e.is_parse() {
+        respond::refused(peer, Refusal::Malformed, http::StatusCode::BAD_REQUEST);
+    } else if e.is_body_write_aborted() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) {
+        tracing::warn!(target: "access", %peer, error = %e, "response cut short: the connection broke mid-response");
+    } else {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

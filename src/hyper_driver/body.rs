@@ -25,7 +25,8 @@ const FRAME: usize = 4 * 1024 * 1024;
 /// Bytes read from a file per blocking read.
 const FILE_CHUNK: u64 = 1024 * 1024;
 
-/// The response body of a plan.
+/// The response body of a plan. Dropped before its end (hyper gave up on the connection), it
+/// logs how far a file body got.
 pub struct PlanBody {
     source: Source,
     guard: Option<ReadGuard>,
@@ -101,4 +102,14 @@ pub fn render(plan: ResponsePlan) -> http::Response<PlanBody> {
     *response.status_mut() = plan.status;
     *response.headers_mut() = headers;
     response
+}
+
+impl Drop for PlanBody {
+    fn drop(&mut self) {
+        if let Source::File { at, end, .. } = &self.source {
+            if at < end {
+                tracing::warn!(target: "access", sent_up_to = *at, of = *end, "response cut short: file body abandoned");
+            }
+        }
+    }
 }
