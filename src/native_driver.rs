@@ -132,7 +132,8 @@ async fn read_more(
             Ok(read) => read?,
             Err(_) => return Ok(false),
         },
-        // Between requests: the idle watchdog and the stop signal (in `connection`) end it.
+        // Between requests: the idle watchdog (in the accept loop) and the stop signal (in
+        // `NativeDriver::serve`) end it.
         None => {
             stop.set_idle(true);
             if stop.is_stopping() {
@@ -171,15 +172,18 @@ async fn respond<R: Respond>(
     head::render((&plan).into(), &date(), conn, out);
     let (total, moved) = (out.len() as u64 + plan.body.len(), io.moved());
     let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
-    let target = ctx.responder.log_target(parsed.target);
-    let line = || AccessLine { peer: ctx.peer, method: &parsed.method, target: &target, version };
+    let (peer, method) = (ctx.peer, &parsed.method);
+    // The logged target (redacted) is made only when a line is written.
     if let Err(error) = send::response(io, out, &plan.body).await {
         // No read happens while a response is sent: what moved since is what was sent.
-        respond::cut_short(line(), plan.status, io.moved() - moved, total, &error);
+        let sent = io.moved() - moved;
+        let target = ctx.responder.log_target(parsed.target);
+        respond::cut_short(AccessLine { peer, method, target: &target, version }, plan.status, sent, total, &error);
         return Err(error);
     }
     if let Some(started) = started {
-        respond::finish(line(), plan.status, plan.body.len(), started);
+        let target = ctx.responder.log_target(parsed.target);
+        respond::finish(AccessLine { peer, method, target: &target, version }, plan.status, plan.body.len(), started);
     }
     Ok(conn)
 }

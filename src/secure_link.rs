@@ -150,9 +150,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl SecureLink {
     /// `target` with the values of the signature and expiry arguments replaced, for logs.
     pub fn redact<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
-        let names: &[&String] = &match &self.mode {
-            Mode::Md5 { md5_arg, expires_arg, .. } => vec![md5_arg, expires_arg],
-            Mode::Hmac { token_arg, timestamp_arg, expires_arg, .. } => vec![token_arg, timestamp_arg, expires_arg],
+        let names: [&str; 3] = match &self.mode {
+            Mode::Md5 { md5_arg, expires_arg, .. } => [md5_arg, expires_arg, ""],
+            Mode::Hmac { token_arg, timestamp_arg, expires_arg, .. } => [token_arg, timestamp_arg, expires_arg],
         };
         let Some((path, query)) = target.split_once('?') else { return target.into() };
         let secret = |arg: &str| {

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::path::NormPath;
-
 /// What the request path records for one stream directory.
 #[derive(Debug, Default)]
 pub struct StreamUsage {
@@ -57,11 +55,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The usage record of the directory holding `path`.
-    pub fn of_path(&self, path: &NormPath) -> Arc<StreamUsage> {
-        self.stream(stream_dir(path.relative()))
-    }
-
     /// The usage record of directory `dir` (relative to the root), made on first use.
     pub fn stream(&self, dir: &str) -> Arc<StreamUsage> {
         // A poisoned lock only means a thread panicked while editing a plain map.
@@ -105,21 +98,22 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::NormPath;
 
     #[test]
     fn reads_are_counted_per_directory_until_the_guard_drops() {
         let usage = Usage::default();
         let path = NormPath::parse("/live/a/seg1.ts").unwrap();
-        let guard = usage.of_path(&path).begin_read();
+        let guard = usage.stream(stream_dir(path.relative())).begin_read();
         let stream = usage.get("live/a").unwrap();
         assert!(stream.is_reading());
         assert!(stream.last_read() > UNIX_EPOCH);
-        let second = usage.of_path(&NormPath::parse("/live/a/index.m3u8").unwrap()).begin_read();
+        let second = usage.stream(stream_dir(NormPath::parse("/live/a/index.m3u8").unwrap().relative())).begin_read();
         assert_eq!(stream.in_flight.load(Ordering::Relaxed), 2);
         drop((guard, second));
         assert!(!stream.is_reading());
         assert!(Arc::ptr_eq(&stream, &usage.stream("live/a")));
-        usage.of_path(&NormPath::parse("/top.m3u8").unwrap()).begin_read();
+        usage.stream(stream_dir(NormPath::parse("/top.m3u8").unwrap().relative())).begin_read();
         assert!(usage.get("").is_some());
     }
 

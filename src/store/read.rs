@@ -88,8 +88,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
         if fill == Fill::Any && large && !kind.is_playlist() {
             // Left on disk: sent with sendfile, never copied into RAM. Playlists are always read
             // (they are small, checked for tearing, and may be rewritten for signatures).
-            let entry = disk_entry(file, &before, kind, &inner.policy);
-            return Ok(Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel))))));
+            return Ok(found(inner, rel, disk_entry(file, &before, kind, &inner.policy)));
         }
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
@@ -100,12 +99,14 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
                 settle == Settle::Renamed || stays_quiet(&file, &after)?
             } else {
                 let settled = settle == Settle::Renamed || settles(inner, rel, &file, &after)?;
-                settled && served_unusual(rel)
+                if settled {
+                    log_unusual(rel);
+                }
+                settled
             };
         }
         if whole {
-            let entry = entry_for(bytes, kind, &after, &inner.policy);
-            return Ok(Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel))))));
+            return Ok(found(inner, rel, entry_for(bytes, kind, &after, &inner.policy)));
         }
         std::thread::sleep(QUIET);
     }
@@ -143,12 +144,16 @@ fn settles(inner: &Inner, rel: &str, file: &File, seen: &Metadata) -> io::Result
 
 /// Logs that a stable playlist is served as written although it does not look whole (once per
 /// version read: the cache keeps the version until it changes).
-fn served_unusual(rel: &str) -> bool {
+fn log_unusual(rel: &str) {
     tracing::warn!(
         path = rel,
         "playlist does not end with a newline (or ends with a tag missing its URI) but is not changing; serving it as written"
     );
-    true
+}
+
+/// A version just read, tied to its stream directory's usage record.
+fn found(inner: &Inner, rel: &str, entry: super::FileEntry) -> Lookup {
+    Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel)))))
 }
 
 fn same_version(a: &Metadata, b: &Metadata) -> bool {
