@@ -10,17 +10,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::admin::AdminHandler;
 use crate::config::{Config, ConfigError, Http1Driver};
 use crate::hyper_driver::HyperDriver;
 use crate::native_driver::NativeDriver;
-use crate::net::{self, Timeouts};
-use crate::process;
+use crate::net::{self, Gate, Timeouts};
 use crate::state::AppState;
+use crate::{notify, process, reload};
 
 /// A server that is bound and has its state, not yet serving.
 pub struct App {
     state: Arc<AppState>,
     listeners: Vec<TcpListener>,
+    admin: Option<TcpListener>,
 }
 
 /// Binds, builds the state and serves until `shutdown` resolves, then drains.
@@ -36,9 +38,23 @@ impl App {
     /// `anyhow::Error`, so `serve` can exit 78 for them and 1 for runtime failures.
     pub async fn start(config: Config) -> anyhow::Result<App> {
         process::raise_open_file_limit();
-        let listeners = net::bind(&config.startup.listen).await.map_err(|e| as_config_problem(&config, e))?;
+        let startup = &config.startup;
+        let listeners = net::bind(&startup.listen, startup.backlog)
+            .await
+            .map_err(|e| as_config_problem(&config, "server.listen", e))?;
+        let admin = match startup.admin {
+            Some(addr) => Some(
+                net::bind(&[addr], 128).await.map_err(|e| as_config_problem(&config, "admin.listen", e))?.remove(0),
+            ),
+            None => None,
+        };
         let state = AppState::new(config)?;
-        Ok(App { state, listeners })
+        Ok(App { state, listeners, admin })
+    }
+
+    /// The admin listener's address, when `[admin] listen` is set (port 0 resolved).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests read the store and the watcher through it).
@@ -51,43 +67,88 @@ impl App {
         self.listeners.iter().map(|l| l.local_addr().context("listener address")).collect()
     }
 
-    /// Serves every listener until `shutdown` resolves; SIGHUP meanwhile rescans the root.
-    /// Then every listener stops accepting and drains for at most `shutdown_grace`.
+    /// Serves every listener (and the admin one) until `shutdown` resolves; SIGHUP meanwhile
+    /// reloads the config and rescans the root. Then every listener stops accepting and drains
+    /// for at most `shutdown_grace`. systemd hears READY, RELOADING, STOPPING and the watchdog.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { state, listeners } = self;
-        let hangups = state.watcher.clone().map(|w| tokio::spawn(process::on_hangup(move || w.rescan())));
+        let App { state, listeners, admin } = self;
+        let mut background = tokio::task::JoinSet::new();
+        background.spawn(reload::on_hangup(Arc::clone(&state)));
+        background.spawn(housekeeping(Arc::clone(&state)));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-        let mut tasks = tokio::task::JoinSet::new();
-        for listener in listeners {
+        let stopped = move || {
             let mut rx = stop_rx.clone();
-            let stopped = async move {
+            async move {
                 let _ = rx.changed().await;
-            };
-            serve_listener(&mut tasks, listener, &state, stopped);
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = listeners.len();
+        for listener in listeners {
+            serve_listener(&mut tasks, listener, &state, stopped());
+        }
+        if let Some(listener) = admin {
+            serve_admin(&mut tasks, listener, &state, stopped());
+        }
+        state.serving.store(true, std::sync::atomic::Ordering::Release);
+        notify::ready(&format!("serving {count} listener(s) from {}", state.store.root().display()));
+        if let Some(interval) = notify::watchdog_interval() {
+            let alive = Arc::clone(&state);
+            background.spawn(notify::watchdog(interval, move || alive.is_healthy()));
         }
         shutdown.await;
+        notify::stopping();
         drop(stop_tx);
         while let Some(result) = tasks.join_next().await {
             result.context("listener task panicked")?;
         }
-        if let Some(task) = hangups {
-            task.abort();
-        }
+        background.abort_all();
         Ok(())
+    }
+}
+
+/// Periodic upkeep: rate-limit buckets of clients gone quiet are forgotten.
+async fn housekeeping(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.settings.peek().limiter.forget_idle();
+    }
+}
+
+/// The admin endpoints, always through hyper, never capped (the gate is its own).
+fn serve_admin(
+    tasks: &mut tokio::task::JoinSet<()>,
+    listener: TcpListener,
+    state: &Arc<AppState>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut timeouts = timeouts(state);
+    timeouts.min_send_rate = 0;
+    let driver = HyperDriver::new(Arc::new(AdminHandler::new(Arc::clone(state))), timeouts.first_byte);
+    tasks.spawn(net::serve(listener, Gate::default(), timeouts, stopped, move |conn| driver.clone().serve(conn)));
+}
+
+fn timeouts(state: &AppState) -> Timeouts {
+    let startup = &state.config.startup;
+    Timeouts {
+        first_byte: startup.header_read_timeout,
+        idle: startup.idle_timeout,
+        grace: startup.shutdown_grace,
+        min_send_rate: startup.min_send_rate,
     }
 }
 
 /// A bind failure that no restart can cure is a configuration problem; one that may pass (the
 /// address in use by a process that is stopping) is not.
-fn as_config_problem(config: &Config, e: anyhow::Error) -> anyhow::Error {
+fn as_config_problem(config: &Config, key: &str, e: anyhow::Error) -> anyhow::Error {
     use std::io::ErrorKind;
     let kind = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
     match kind {
-        Some(ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => anyhow::Error::new(ConfigError {
-            file: config.source.clone(),
-            key: "server.listen".into(),
-            message: format!("{e:#}"),
-        }),
+        Some(ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => {
+            anyhow::Error::new(ConfigError { file: config.source.clone(), key: key.into(), message: format!("{e:#}") })
+        }
         _ => e,
     }
 }
@@ -100,8 +161,7 @@ fn serve_listener(
     stopped: impl Future<Output = ()> + Send + 'static,
 ) {
     let startup = &state.config.startup;
-    let timeouts =
-        Timeouts { first_byte: startup.header_read_timeout, idle: startup.idle_timeout, grace: startup.shutdown_grace };
+    let timeouts = timeouts(state);
     let gate = state.gate.clone();
     let hyper = HyperDriver::new(Arc::clone(&state.handler), startup.header_read_timeout);
     match startup.http1_driver {

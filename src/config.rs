@@ -4,11 +4,13 @@
 //! ([`Policy`], shared behind one `Arc` so a reload can swap it whole). Owns every default; must
 //! not read media files.
 
+mod limits;
 mod raw;
 mod retention;
 mod secure;
 pub mod units;
 
+pub use limits::LimitsConfig;
 pub use retention::RetentionConfig;
 pub use secure::RequiredHeader;
 
@@ -52,6 +54,45 @@ pub struct Startup {
     pub zero_copy_min_bytes: u64,
     /// `[cache]`.
     pub cache: CacheConfig,
+    /// The listen queue of every public listener (`backlog`, default 4096), capped by the
+    /// kernel's `net.core.somaxconn`.
+    pub backlog: u32,
+    /// A response sending slower than this many bytes per second, over a window of
+    /// [`SEND_RATE_WINDOW`], is cut short (`min_send_rate`, default 1KiB; 0 = off).
+    pub min_send_rate: u64,
+    /// `[admin] listen`: metrics and health, never on a public listener.
+    pub admin: Option<SocketAddr>,
+}
+
+/// The window over which `min_send_rate` is measured.
+pub const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
+
+impl Startup {
+    /// The keys fixed at start that differ between `self` and `other` (a reload logs them as
+    /// needing a restart and keeps the running values).
+    pub fn changed_keys(&self, other: &Startup) -> Vec<&'static str> {
+        let c = (&self.cache, &other.cache);
+        [
+            ("server.listen", self.listen != other.listen),
+            ("server.root", self.root != other.root),
+            ("server.header_read_timeout", self.header_read_timeout != other.header_read_timeout),
+            ("server.idle_timeout", self.idle_timeout != other.idle_timeout),
+            ("server.shutdown_grace", self.shutdown_grace != other.shutdown_grace),
+            ("server.http1_driver", self.http1_driver != other.http1_driver),
+            ("server.zero_copy", self.zero_copy != other.zero_copy),
+            ("server.zero_copy_min_size", self.zero_copy_min_bytes != other.zero_copy_min_bytes),
+            ("server.backlog", self.backlog != other.backlog),
+            ("server.min_send_rate", self.min_send_rate != other.min_send_rate),
+            ("admin.listen", self.admin != other.admin),
+            ("cache.manifest_validity", c.0.manifest_validity != c.1.manifest_validity),
+            ("cache.segment_validity", c.0.segment_validity != c.1.segment_validity),
+            ("cache.miss_validity", c.0.miss_validity != c.1.miss_validity),
+            ("cache.memory_budget", c.0.memory_budget_bytes != c.1.memory_budget_bytes),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
 }
 
 /// Keys read per request (and by retention's thread).
@@ -69,6 +110,8 @@ pub struct Policy {
     pub secure_link: Option<crate::secure_link::SecureLink>,
     /// `[retention]`, absent when hls-origin must never delete anything.
     pub retention: Option<RetentionConfig>,
+    /// `[limits]` (connection caps and request rates); all 0 when absent.
+    pub limits: LimitsConfig,
 }
 
 /// The HTTP/1.x connection driver.
@@ -112,7 +155,7 @@ pub struct HlsConfig {
 }
 
 /// CORS response headers, precomputed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CorsConfig {
     /// `Access-Control-Allow-Origin` (`cors_allow_origin`, default `*`).
     pub allow_origin: HeaderValue,

@@ -21,13 +21,17 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::conditional::{self, Precondition, Validators};
-use crate::config::{Policy, RequiredHeader};
+use crate::config::RequiredHeader;
+use crate::counter::Every;
+use crate::limits::OverLimit;
+use crate::metrics::{BodySource, Class, RequestMetrics};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::range::{self, ByteRange, RangeDecision};
 use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
-use crate::respond::{Refusal, Respond};
+use crate::respond::{Completed, Refusal, Respond};
 use crate::secure_link::{self, Verdict};
+use crate::settings::{Current, Settings};
 use crate::store::{FileEntry, Lookup, Store};
 use crate::usage::ReadGuard;
 
@@ -36,8 +40,13 @@ pub struct MediaHandler {
     /// The media root and its cache (each version carries its stream's usage record, which
     /// every file response marks).
     pub store: Store,
-    /// The per-request settings.
-    pub policy: Arc<Policy>,
+    /// The per-request settings in force (a reload swaps them; a request keeps the snapshot
+    /// it started with).
+    pub settings: Arc<Settings>,
+    /// What every response is counted in.
+    pub metrics: Arc<RequestMetrics>,
+    /// Rate-limit refusals are logged at most once per interval (always counted).
+    limited_logged: Every,
 }
 
 /// A successful decision.
@@ -97,17 +106,21 @@ pub enum RequestError {
     RangeNotSatisfiable(u64),
     /// 431.
     HeadersTooLarge,
-    /// 503 + Retry-After: a playlist kept changing during every read, or the media root is
-    /// gone for now (deleted, unmounted) and is being checked again.
+    /// 503 + Retry-After: a playlist kept changing during every read, the media root is gone
+    /// for now (deleted, unmounted) and is being checked again, or the process is out of
+    /// descriptors or memory with nothing cached to answer from.
     Busy,
+    /// 429 + Retry-After: over a request-rate limit.
+    TooManyRequests(OverLimit),
     /// 500.
     Internal(std::io::Error),
 }
 
 impl Respond for MediaHandler {
     async fn respond<'a>(&'a self, req: RequestHead<'a>) -> ResponsePlan {
-        let cors = self.policy.http.cors.as_ref();
-        match self.decide(req).await {
+        let current = self.settings.snapshot();
+        let cors = current.policy.http.cors.as_ref();
+        match self.decide(&current, req).await {
             Ok(outcome) => present::outcome(outcome, cors, req.headers),
             Err(error) => present::error(error, cors, req.method == Method::HEAD),
         }
@@ -118,30 +131,45 @@ impl Respond for MediaHandler {
             Refusal::HeadTooLarge => RequestError::HeadersTooLarge,
             Refusal::Malformed => RequestError::Malformed,
         };
-        present::error(error, self.policy.http.cors.as_ref(), false)
+        present::error(error, self.settings.peek().policy.http.cors.as_ref(), false)
     }
 
     fn logs_access(&self) -> bool {
-        self.policy.access_log
+        self.settings.peek().policy.access_log
     }
 
     /// Signatures and expiries never reach a log: a logged link would be a usable link.
     fn log_target<'t>(&self, target: &'t str) -> std::borrow::Cow<'t, str> {
-        match &self.policy.secure_link {
+        match &self.settings.peek().policy.secure_link {
             Some(link) => link.redact(target),
             None => std::borrow::Cow::Borrowed(target),
         }
     }
+
+    fn completed(&self, done: Completed<'_>) {
+        let source = match done.body {
+            None => None,
+            Some(crate::plan::Body::Bytes(_)) => Some(BodySource::Ram),
+            Some(crate::plan::Body::File { .. }) => Some(BodySource::File),
+        };
+        self.metrics.record(Class::of_target(done.target), done.status.as_u16(), done.bytes, source, done.started);
+    }
 }
 
 impl MediaHandler {
-    async fn decide(&self, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
+    /// A handler serving `store` with `settings`, counting into `metrics`.
+    pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<RequestMetrics>) -> MediaHandler {
+        MediaHandler { store, settings, metrics, limited_logged: Every::default() }
+    }
+
+    async fn decide(&self, current: &Current, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
         check_limits(req)?;
-        if let Some(required) = &self.policy.require_header {
+        if let Some(required) = &current.policy.require_header {
             if !is_present(required, req.headers) {
                 return Err(RequestError::NotAuthorized);
             }
         }
+        self.check_rate(current, req)?;
         let head_only = match *req.method {
             Method::GET => false,
             Method::HEAD => true,
@@ -150,19 +178,19 @@ impl MediaHandler {
         };
         let path = NormPath::parse(req.target.path).map_err(RequestError::BadPath)?;
         // As nginx's `if ($secure_link = "")` runs before any file access: 403/410 first.
-        let signed = self.check_signature(req, &path)?;
+        let signed = check_signature(current, req, &path)?;
         // Scratch and dot-files are never content; a path ending in `/` is a directory, and
         // directories are never listed.
         if crate::media::is_scratch(&path) || path.is_directory() {
             return Err(RequestError::NotFound);
         }
-        let mut entry = match self.store.lookup(&path).await.map_err(RequestError::Internal)? {
+        let mut entry = match self.store.lookup(&path).await.map_err(from_io)? {
             Lookup::Found(entry) => entry,
             Lookup::NotFound => return Err(RequestError::NotFound),
             Lookup::Forbidden => return Err(RequestError::Forbidden),
             Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
         };
-        if let (Some(until), Some(link)) = (signed, &self.policy.secure_link) {
+        if let (Some(until), Some(link)) = (signed, &current.policy.secure_link) {
             if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
                 let parent = secure_link::Request {
                     path: &path,
@@ -178,23 +206,54 @@ impl MediaHandler {
         Ok(Outcome::File { entry, part, head_only, guard })
     }
 
-    /// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an
-    /// unprotected path.
-    fn check_signature(&self, req: RequestHead<'_>, path: &NormPath) -> Result<Option<Option<i64>>, RequestError> {
-        let Some(link) = self.policy.secure_link.as_ref().filter(|l| l.protects(path)) else {
-            return Ok(None);
-        };
-        let request = secure_link::Request {
-            path,
-            query: req.target.query.unwrap_or(""),
-            headers: req.headers,
-            remote: req.remote,
-        };
-        match link.verify(request, unix_now()) {
-            Verdict::Valid { until } => Ok(Some(until)),
-            Verdict::Invalid => Err(RequestError::NotAuthorized),
-            Verdict::Expired => Err(RequestError::LinkExpired),
+    /// Takes the request from its client's and its token's buckets (when limits are set).
+    fn check_rate(&self, current: &Current, req: RequestHead<'_>) -> Result<(), RequestError> {
+        let limiter = &current.limiter;
+        if limiter.is_off() {
+            return Ok(());
         }
+        let query = req.target.query.unwrap_or("");
+        let token = current.policy.secure_link.as_ref().and_then(|link| link.token(query));
+        limiter.check(req.remote, token).map_err(|over| {
+            self.metrics.limited(over.why);
+            if self.limited_logged.ready(10_000) {
+                let client = req.remote.map(|ip| ip.to_string()).unwrap_or_default();
+                tracing::warn!(%client, limit = ?over.why, retry_after = over.retry_after_secs,
+                    "request rate over [limits]: answering 429 (further refusals in the next 10 s are only counted)");
+            }
+            RequestError::TooManyRequests(over)
+        })
+    }
+}
+
+/// A lookup's I/O error: out of descriptors or memory is a moment's overload (503 and retry),
+/// anything else a fault (500).
+fn from_io(e: std::io::Error) -> RequestError {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS) => {
+            tracing::debug!(error = %e, "lookup failed for lack of resources: 503");
+            RequestError::Busy
+        }
+        _ => RequestError::Internal(e),
+    }
+}
+
+/// `Ok(Some(until))` for a protected path with a valid signature, `Ok(None)` for an unprotected
+/// path.
+fn check_signature(
+    current: &Current,
+    req: RequestHead<'_>,
+    path: &NormPath,
+) -> Result<Option<Option<i64>>, RequestError> {
+    let Some(link) = current.policy.secure_link.as_ref().filter(|l| l.protects(path)) else {
+        return Ok(None);
+    };
+    let request =
+        secure_link::Request { path, query: req.target.query.unwrap_or(""), headers: req.headers, remote: req.remote };
+    match link.verify(request, unix_now()) {
+        Verdict::Valid { until } => Ok(Some(until)),
+        Verdict::Invalid => Err(RequestError::NotAuthorized),
+        Verdict::Expired => Err(RequestError::LinkExpired),
     }
 }
 

@@ -27,7 +27,7 @@ const PREFLIGHT_HEADERS: HeaderValue = HeaderValue::from_static("Range, If-None-
 pub const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 
 /// The policy built into every cached file version.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HeaderPolicy {
     /// The `max-age` of each kind of content that may be cached for a while.
     pub ages: Ages,
@@ -35,8 +35,18 @@ pub struct HeaderPolicy {
     pub cors: Option<CorsConfig>,
 }
 
+impl HeaderPolicy {
+    /// The header policy a config's per-request keys ask for.
+    pub fn of(policy: &crate::config::Policy) -> HeaderPolicy {
+        HeaderPolicy {
+            ages: Ages { immutable: policy.http.immutable_max_age, ended: policy.hls.ended_max_age },
+            cors: policy.http.cors.clone(),
+        }
+    }
+}
+
 /// `max-age` values that are configured rather than derived from a playlist.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ages {
     /// Content that never changes: segments, init sections, sidecar files, VOD playlists
     /// (`http.immutable_max_age`).

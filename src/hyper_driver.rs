@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::net::{Conn, StopWatch};
 use crate::request::{Fields, RequestHead, Target, MAX_HEAD_BYTES};
-use crate::respond::{self, AccessLine, Refusal, Respond};
+use crate::respond::{self, AccessLine, Completed, Refusal, Respond};
 
 /// Serves connections with hyper; cheap to clone (one per connection).
 pub struct HyperDriver<R> {
@@ -130,9 +130,15 @@ async fn respond<R: Respond>(
         }
         plan
     };
+    // Path and query only: HTTP/2 requests carry an absolute URI, HTTP/1 ones rarely do.
+    let raw_target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // hyper sends the body after this returns: counted as planned (a broken connection gets
+    // its own cut-short line).
+    let body = (!plan.body.is_empty()).then_some(&plan.body);
+    let done = Completed { target: raw_target, status: plan.status, bytes: plan.body.len(), body, started };
+    responder.completed(done);
     if responder.logs_access() {
-        // Path and query only: HTTP/2 requests carry an absolute URI, HTTP/1 ones rarely do.
-        let target = responder.log_target(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let target = responder.log_target(raw_target);
         let line = AccessLine { peer, method: &parts.method, target: &target, version: parts.version };
         respond::finish(line, plan.status, plan.body.len(), started);
     }

@@ -37,27 +37,34 @@
 //!    entry's header block and body (one `write`, `writev`, or `sendfile` for a file body) and
 //!    [`respond::finish`] writes the access line.
 
+pub mod admin;
 pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod conditional;
 pub mod config;
+pub mod counter;
 pub mod demo;
 pub mod handler;
 pub mod headers;
 pub mod hyper_driver;
+pub mod limits;
 pub mod media;
+pub mod metrics;
 pub mod native_driver;
 pub mod net;
+pub mod notify;
 pub mod path;
 pub mod plan;
 pub mod playlist;
 pub mod process;
 pub mod range;
+pub mod reload;
 pub mod request;
 pub mod respond;
 pub mod retention;
 pub mod secure_link;
+pub mod settings;
 pub mod state;
 pub mod store;
 pub mod usage;

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::hyper_driver::HyperDriver;
 use crate::net::{ActivityIo, Conn, StopWatch};
 use crate::request::{RequestHead, MAX_HEAD_BYTES};
-use crate::respond::{self, AccessLine, Refusal, Respond};
+use crate::respond::{self, AccessLine, Completed, Refusal, Respond};
 use head::{Connection, Head};
 
 /// Serves connections with the native driver; cheap to clone (one per connection).
@@ -154,7 +154,7 @@ async fn respond<R: Respond>(
     parsed: &head::Parsed<'_>,
     out: &mut Vec<u8>,
 ) -> io::Result<Connection> {
-    let started = ctx.responder.logs_access().then(Instant::now);
+    let started = Instant::now();
     ctx.stop.set_idle(false);
     let mut uri = None;
     let Some(target) = head::target(parsed.target, &mut uri) else {
@@ -174,14 +174,19 @@ async fn respond<R: Respond>(
     let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
     let (peer, method) = (ctx.peer, &parsed.method);
     // The logged target (redacted) is made only when a line is written.
-    if let Err(error) = send::response(io, out, &plan.body).await {
-        // No read happens while a response is sent: what moved since is what was sent.
-        let sent = io.moved() - moved;
+    let sent = send::response(io, out, &plan.body).await;
+    // No read happens while a response is sent: what moved since is what was sent.
+    let body_sent = (io.moved() - moved).saturating_sub(out.len() as u64);
+    let body = (!plan.body.is_empty()).then_some(&plan.body);
+    let done = Completed { target: parsed.target, status: plan.status, bytes: body_sent, body, started };
+    ctx.responder.completed(done);
+    if let Err(error) = sent {
         let target = ctx.responder.log_target(parsed.target);
+        let sent = io.moved() - moved;
         respond::cut_short(AccessLine { peer, method, target: &target, version }, plan.status, sent, total, &error);
         return Err(error);
     }
-    if let Some(started) = started {
+    if ctx.responder.logs_access() {
         let target = ctx.responder.log_target(parsed.target);
         respond::finish(AccessLine { peer, method, target: &target, version }, plan.status, plan.body.len(), started);
     }

@@ -4,65 +4,26 @@
 //! Must not parse HTTP or know what answers requests.
 
 pub mod activity;
+mod bind;
+pub mod gate;
 pub mod stop;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use activity::ActivityIo;
+use activity::Closed;
+pub use bind::bind;
+pub use gate::{Admission, Gate};
 pub use stop::StopWatch;
 use stop::Stops;
 
-/// Binds every address, logging `listening on <addr>` for each.
-pub async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
-    let mut listeners = Vec::with_capacity(addrs.len());
-    for addr in addrs {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        tracing::info!("listening on {}", listener.local_addr()?);
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// Decides whether an accepted connection is served, and counts the ones open. Admits everyone
-/// for now; connection caps go here, checked before the connection costs a task. One gate may
-/// serve several listeners (a cap is per server, not per address).
-#[derive(Clone, Debug, Default)]
-pub struct Gate {
-    open: Arc<AtomicUsize>,
-}
-
-/// Held by an admitted connection until its task ends and its socket is closed.
-#[derive(Debug)]
-pub struct Admission {
-    open: Arc<AtomicUsize>,
-}
-
-impl Gate {
-    /// `None`: close the connection at once.
-    pub fn admit(&self, _peer: SocketAddr) -> Option<Admission> {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Some(Admission { open: Arc::clone(&self.open) })
-    }
-
-    /// Connections admitted and not yet closed.
-    pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use crate::config;
 
 /// The connection timers the loop enforces, whatever the driver.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +34,8 @@ pub struct Timeouts {
     pub idle: Duration,
     /// After the stop signal, open connections get this long to finish (`shutdown_grace`).
     pub grace: Duration,
+    /// Bytes per second below which a response in progress is cut (`min_send_rate`; 0: off).
+    pub min_send_rate: u64,
 }
 
 /// One accepted connection, handed to a driver.
@@ -101,6 +64,7 @@ pub async fn serve<F, Fut>(
     let stops = Arc::new(Stops::default());
     // The set is the drain's drop-guard: a connection is in it until its task ends.
     let mut conns = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -108,9 +72,15 @@ pub async fn serve<F, Fut>(
             () = &mut shutdown => break,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
             Err(e) => {
-                accept_error(e).await;
+                tokio::select! {
+                    () = backoff.failed(&e) => {}
+                    () = &mut shutdown => break,
+                }
                 continue;
             }
         };
@@ -125,7 +95,9 @@ pub async fn serve<F, Fut>(
             let _admission = admission;
             tokio::select! {
                 () = conn => {}
-                () = activity.watchdog(timeouts.first_byte, timeouts.idle) => idle_closed(peer, &phase, timeouts.idle),
+                closed = activity.watchdog(timeouts.first_byte, timeouts.idle, &phase, timeouts.min_send_rate) => {
+                    watchdog_closed(peer, &phase, closed, &timeouts);
+                }
             }
         });
     }
@@ -134,11 +106,17 @@ pub async fn serve<F, Fut>(
 }
 
 /// The watchdog closed a connection: routine between requests, a cut-short response otherwise.
-fn idle_closed(peer: SocketAddr, phase: &stop::Phase, idle: Duration) {
-    if phase.is_busy() {
-        tracing::warn!(target: "access", %peer, ?idle, "response cut short: no byte moved for idle_timeout; connection closed");
-    } else {
-        tracing::debug!(%peer, "idle connection closed");
+fn watchdog_closed(peer: SocketAddr, phase: &stop::Phase, closed: Closed, timeouts: &Timeouts) {
+    match closed {
+        Closed::TooSlow { moved } => tracing::warn!(
+            target: "access", %peer, moved, window = ?config::SEND_RATE_WINDOW, min_send_rate = timeouts.min_send_rate,
+            "response cut short: the client read slower than server.min_send_rate; connection closed"
+        ),
+        Closed::Silent if phase.is_busy() => tracing::warn!(
+            target: "access", %peer, idle = ?timeouts.idle,
+            "response cut short: no byte moved for idle_timeout; connection closed"
+        ),
+        Closed::Silent => tracing::debug!(%peer, "idle connection closed"),
     }
 }
 
@@ -162,8 +140,32 @@ async fn drain(mut conns: JoinSet<()>, stops: &Stops, grace: Duration) {
     }
 }
 
-/// Running out of descriptors (EMFILE/ENFILE) must not spin the accept loop.
-async fn accept_error(e: std::io::Error) {
-    tracing::warn!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+/// Failing `accept`s (out of descriptors: EMFILE/ENFILE; out of memory) must neither spin the
+/// loop nor flood the log: each failure waits longer (10 ms doubling to 1 s, as the queued
+/// connections wait in the kernel), the first of a run is logged, and the end of the run says
+/// how many failed.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    async fn failed(&mut self, e: &std::io::Error) {
+        if self.failures == 0 {
+            tracing::warn!(error = %e, "accept failing; backing off up to 1 s between attempts (logged again when accepting resumes)");
+        }
+        self.failures += 1;
+        let exp = u32::try_from(self.failures - 1).unwrap_or(u32::MAX).min(7);
+        tokio::time::sleep((Self::FIRST * 2u32.pow(exp)).min(Self::MAX)).await;
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failed = self.failures, "accepting again");
+            self.failures = 0;
+        }
+    }
 }

@@ -26,6 +26,24 @@ pub trait Respond: Send + Sync + 'static {
     fn log_target<'t>(&self, target: &'t str) -> Cow<'t, str> {
         Cow::Borrowed(target)
     }
+
+    /// Called once per response the driver finished with (sent whole or cut short), for
+    /// metrics. The default counts nothing.
+    fn completed(&self, _done: Completed<'_>) {}
+}
+
+/// A response a driver finished with, as [`Respond::completed`] sees it.
+pub struct Completed<'a> {
+    /// The request target (path and query) as received.
+    pub target: &'a str,
+    /// The status sent.
+    pub status: http::StatusCode,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// The body, `None` when it was empty.
+    pub body: Option<&'a crate::plan::Body>,
+    /// When the driver had the whole head.
+    pub started: Instant,
 }
 
 /// Why a driver refused a request head before any responder saw it.

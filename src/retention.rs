@@ -51,6 +51,7 @@ enum Msg {
     File(String),
     Dir(String),
     Rescan,
+    Config(Box<RetentionConfig>),
 }
 
 /// A handle on the retention thread; the thread ends when every handle is dropped.
@@ -110,6 +111,13 @@ impl Retention {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// Applies a reloaded `[retention]` section from the thread's next tick on.
+    pub fn set_config(&self, cfg: RetentionConfig) {
+        if self.tx.try_send(Msg::Config(Box::new(cfg))).is_err() {
+            tracing::warn!("retention: the reloaded [retention] settings could not be queued; reload again");
+        }
     }
 
     fn send(&self, msg: Msg) {

@@ -169,6 +169,16 @@ impl SecureLink {
         format!("{path}?{}", args.join("&")).into()
     }
 
+    /// The signature a request carries (its `md5_arg` or `hmac_token_arg` value), the key of
+    /// `requests_per_second_per_token`: one signed link shared by many viewers is one token.
+    pub fn token<'q>(&self, query: &'q str) -> Option<&'q str> {
+        let name = match &self.mode {
+            Mode::Md5 { md5_arg, .. } => md5_arg,
+            Mode::Hmac { token_arg, .. } => token_arg,
+        };
+        query_arg(query, name).filter(|t| !t.is_empty())
+    }
+
     /// Whether the links this configuration signs expire (an MD5 setup without an expiry
     /// argument signs links that never do).
     pub fn links_expire(&self) -> bool {

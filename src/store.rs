@@ -5,6 +5,7 @@
 
 mod cache;
 mod entry;
+mod fallback;
 mod memo;
 mod read;
 mod rewrites;
@@ -54,7 +55,8 @@ struct Inner {
     /// The root directory, held open (lookups are resolved beneath it), and its canonical path
     /// (event paths are mapped back to request paths against it).
     root: Root,
-    policy: HeaderPolicy,
+    /// Built into every version read; a reload may swap it (and then drops every version).
+    policy: arc_swap::ArcSwap<HeaderPolicy>,
     /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
     zero_copy_min_bytes: Option<u64>,
     budget_bytes: u64,
@@ -82,6 +84,33 @@ struct Inner {
     rewrites: Arc<rewrites::Rewrites>,
     /// Paths whose 403 (EACCES) was logged: once per path, not once per request.
     forbidden_logged: Mutex<HashSet<Box<str>>>,
+    /// Playlist versions to serve when revalidation cannot open files (out of descriptors).
+    last_good: fallback::LastGood,
+    /// Lookups answered from RAM, and lookups that went to a (possibly shared) read.
+    lookups: crate::counter::Counters<2>,
+    /// Versions the cache let go of to stay within its budget.
+    evictions: Arc<AtomicU64>,
+}
+
+/// Index into `Inner::lookups`.
+const HIT: usize = 0;
+const MISS: usize = 1;
+
+/// The RAM cache's counters, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheStats {
+    /// Lookups answered from RAM (a version, or a remembered miss).
+    pub hits: u64,
+    /// Lookups that were not, and read the file (misses that found nothing included).
+    pub misses: u64,
+    /// Of those, the ones that shared another request's read instead of reading.
+    pub coalesced: u64,
+    /// Versions dropped to stay within `memory_budget`.
+    pub evictions: u64,
+    /// Bytes the cache holds (its weight: content plus bookkeeping).
+    pub bytes: u64,
+    /// Entries the cache holds.
+    pub entries: u64,
 }
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
@@ -134,14 +163,20 @@ impl Store {
         let root = root.canonicalize().with_context(|| format!("media root {}", root.display()))?;
         let root = Root::open(root)?;
         let rewrites = Arc::new(rewrites::Rewrites::default());
+        let evictions = Arc::new(AtomicU64::new(0));
         Ok(Store {
             inner: Arc::new(Inner {
                 root,
-                policy: settings.headers,
+                policy: arc_swap::ArcSwap::from_pointee(settings.headers),
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
                 budget_bytes: settings.budget_bytes,
                 promoting: AtomicU64::new(0),
-                cache: cache::build(settings.budget_bytes, settings.validity, Arc::clone(&rewrites)),
+                cache: cache::build(
+                    settings.budget_bytes,
+                    settings.validity,
+                    Arc::clone(&rewrites),
+                    Arc::clone(&evictions),
+                ),
                 validity: settings.validity,
                 generation: AtomicU64::new(0),
                 writing: Mutex::new(HashMap::new()),
@@ -150,6 +185,9 @@ impl Store {
                 usage,
                 forbidden_logged: Mutex::new(HashSet::new()),
                 rewrites,
+                last_good: fallback::LastGood::default(),
+                lookups: crate::counter::Counters::default(),
+                evictions,
             }),
         })
     }
@@ -163,6 +201,26 @@ impl Store {
     /// How many cache misses were filled from disk so far.
     pub fn disk_reads(&self) -> u64 {
         self.inner.reads.load(Ordering::Relaxed)
+    }
+
+    /// The RAM cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        let inner = &self.inner;
+        let (hits, misses, reads) =
+            (inner.lookups.get(HIT), inner.lookups.get(MISS), inner.reads.load(Ordering::Relaxed));
+        CacheStats {
+            hits,
+            misses,
+            coalesced: misses.saturating_sub(reads),
+            evictions: inner.evictions.load(Ordering::Relaxed),
+            bytes: inner.cache.weighted_size(),
+            entries: inner.cache.entry_count(),
+        }
+    }
+
+    /// True while the media root is gone (deleted, unmounted); lookups answer `Unavailable`.
+    pub fn root_is_missing(&self) -> bool {
+        self.inner.root.is_missing()
     }
 
     /// The canonical media root.
@@ -182,11 +240,29 @@ impl Store {
         check
     }
 
+    /// Puts a reloaded header policy in force. When it differs, every cached version (whose
+    /// header blocks were built with the old one) is dropped; `true` then.
+    pub fn set_header_policy(&self, policy: HeaderPolicy) -> bool {
+        if **self.inner.policy.load() == policy {
+            return false;
+        }
+        self.inner.policy.store(Arc::new(policy));
+        // Write marks stay: the files being written are still being written.
+        let inner = &self.inner;
+        inner.last_good.clear();
+        inner.epoch.fetch_add(1, Ordering::AcqRel);
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.cache.invalidate_all();
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
     /// Drops every cached version, miss and write mark (the directory they came from is gone).
     fn forget_everything(&self) {
         let inner = &self.inner;
         inner.epoch.fetch_add(1, Ordering::AcqRel);
         inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.last_good.clear();
         inner.writing.lock().unwrap_or_else(|p| p.into_inner()).clear();
         inner.cache.invalidate_all();
         inner.generation.fetch_add(1, Ordering::AcqRel);
@@ -202,9 +278,11 @@ impl Store {
         // Read before the cache: a rescan during this lookup leaves the memo slot outdated.
         let generation = self.inner.generation.load(Ordering::Acquire);
         if let Some(entry) = memo::get(key, generation, memo::now_ns()) {
+            self.inner.lookups.add(HIT, 1);
             return Ok(Lookup::Found(entry));
         }
         if let Some(hit) = self.inner.cache.get(key).await {
+            self.inner.lookups.add(HIT, 1);
             if let Cached::File(entry) = &hit {
                 self.maybe_promote(path, entry);
                 memo::put(key, entry, entry.created + self.inner.validity.of(&hit), generation);
@@ -220,8 +298,12 @@ impl Store {
             let rel = path.relative().to_string();
             tokio::task::spawn_blocking(move || load_latest(&inner, &rel)).await.map_err(|e| LoadError::Io(e.into()))?
         };
+        self.inner.lookups.add(MISS, 1);
         match self.inner.cache.try_get_with_by_ref(key, load).await {
             Ok(cached) => {
+                if let Cached::File(entry) = &cached {
+                    self.inner.last_good.keep(key, entry);
+                }
                 // moka applies evictions lazily; after a large fill, apply them now so the
                 // bytes held never run far past the budget.
                 if matches!(&cached, Cached::File(f) if f.ram().is_some_and(|b| b.len() >= LARGE_FILL_BYTES)) {
@@ -232,6 +314,12 @@ impl Store {
             Err(e) => match &*e {
                 LoadError::Forbidden => Ok(Lookup::Forbidden),
                 LoadError::Busy => Ok(Lookup::Busy),
+                LoadError::Io(io) if fallback::is_resource_shortage(io) => {
+                    match self.inner.last_good.serve_instead(key, io) {
+                        Some(entry) => Ok(Lookup::Found(entry)),
+                        None => Err(std::io::Error::from_raw_os_error(io.raw_os_error().unwrap_or(libc::EMFILE))),
+                    }
+                }
                 LoadError::Io(io) => Err(std::io::Error::new(io.kind(), io.to_string())),
             },
         }
@@ -243,7 +331,11 @@ impl Store {
     pub async fn changed(&self, path: &NormPath, change: Change) {
         let key = path.as_str();
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.last_good.forget(key);
         let is_playlist = MediaKind::from_extension(path.extension()).is_playlist();
+        if is_playlist && matches!(change, Change::Closed | Change::Renamed) {
+            self.inner.usage.stream(crate::usage::stream_dir(path.relative())).playlist_updated();
+        }
         {
             // A poisoned lock only means another thread panicked mid-update of a plain map.
             let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());
@@ -313,6 +405,7 @@ impl Store {
         let rel = path.relative().to_string();
         match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel, settle, Fill::Any)).await {
             Ok(Ok(Lookup::Found(entry))) => {
+                self.inner.last_good.keep(path.as_str(), &entry);
                 self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await
             }
             Ok(Ok(Lookup::Busy)) => {
@@ -327,6 +420,7 @@ impl Store {
     /// Segments stay cached: once complete they never change.
     pub fn rescan(&self, prefix: Option<&NormPath>) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        self.inner.last_good.clear();
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         let prefix = prefix.map(|p| p.as_str().to_string());
         let mut writing = self.inner.writing.lock().unwrap_or_else(|p| p.into_inner());

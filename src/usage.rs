@@ -15,6 +15,9 @@ pub struct StreamUsage {
     pub last_read_ms: AtomicU64,
     /// Responses being sent.
     pub in_flight: AtomicU32,
+    /// Last time a playlist of the stream was completed (closed after writing or renamed into
+    /// place), milliseconds since the Unix epoch (0: never).
+    pub last_playlist_ms: AtomicU64,
 }
 
 impl StreamUsage {
@@ -24,6 +27,11 @@ impl StreamUsage {
         self.last_read_ms.store(now_ms(), Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         ReadGuard(Arc::clone(self))
+    }
+
+    /// Records that a playlist of the stream was just completed (the watcher saw it).
+    pub fn playlist_updated(&self) {
+        self.last_playlist_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     /// The last read as a time (`UNIX_EPOCH` if never read).
@@ -70,6 +78,14 @@ impl Usage {
         self.streams.read().unwrap_or_else(|p| p.into_inner()).get(dir).cloned()
     }
 
+    /// Calls `f` with every directory and its record (a read lock is held meanwhile: keep `f`
+    /// short).
+    pub fn each(&self, mut f: impl FnMut(&str, &StreamUsage)) {
+        for (dir, record) in self.streams.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            f(dir, record);
+        }
+    }
+
     /// Forgets a directory that was deleted (retention), unless a response from it is still
     /// being sent. Records are otherwise kept: cached file versions share them.
     pub fn forget(&self, dir: &str) {
@@ -87,7 +103,7 @@ pub fn stream_dir(rel: &str) -> &str {
 
 /// Wall-clock milliseconds from the coarse clock: a read time needs no better than a tick, and
 /// the coarse clock skips the TSC read on every response.
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     use nix::time::{clock_gettime, ClockId};
     match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
         Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0) * 1000 + u64::try_from(t.tv_nsec()).unwrap_or(0) / 1_000_000,

@@ -6,7 +6,7 @@
 //! of everything in one order. Must not read files or name its subscribers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
@@ -73,6 +73,20 @@ struct Shared {
     /// Drop every event (as an overflow does) until unpaused.
     paused: AtomicBool,
     wake: Notify,
+    /// The reacting task is running (false once it ended: the watch is gone).
+    running: AtomicBool,
+    stats: WatcherStats,
+}
+
+/// The watcher's counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WatcherStats {
+    /// File events received from inotify.
+    pub events: AtomicU64,
+    /// Times events were lost (the kernel's or our queue overflowed).
+    pub overflows: AtomicU64,
+    /// Re-walks of the tree, by reason: root replaced, events lost, operator request.
+    pub rescans: [AtomicU64; 3],
 }
 
 impl WatcherHandle {
@@ -80,6 +94,16 @@ impl WatcherHandle {
     pub fn rescan(&self) {
         self.shared.requested.store(true, Ordering::Release);
         self.shared.wake.notify_one();
+    }
+
+    /// True while the watcher reacts to events (for `/healthz`).
+    pub fn is_running(&self) -> bool {
+        self.shared.running.load(Ordering::Acquire)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &WatcherStats {
+        &self.shared.stats
     }
 
     /// While paused, events are dropped exactly as on a kernel queue overflow and a rescan is
@@ -101,12 +125,17 @@ pub fn start(store: Store, changes: ChangeRx, sinks: Vec<Arc<dyn EventSink>>) ->
         requested: AtomicBool::new(false),
         paused: AtomicBool::new(false),
         wake: Notify::new(),
+        running: AtomicBool::new(false),
+        stats: WatcherStats::default(),
     });
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>(QUEUE);
     let forward = Arc::clone(&shared);
     let handler = move |event: notify::Result<Event>| {
+        forward.stats.events.fetch_add(1, Ordering::Relaxed);
         if forward.paused.load(Ordering::Acquire) || tx.try_send(event).is_err() {
-            forward.lost.store(true, Ordering::Release);
+            if !forward.lost.swap(true, Ordering::AcqRel) {
+                forward.stats.overflows.fetch_add(1, Ordering::Relaxed);
+            }
             forward.wake.notify_one();
         }
     };
@@ -118,7 +147,13 @@ pub fn start(store: Store, changes: ChangeRx, sinks: Vec<Arc<dyn EventSink>>) ->
         Ok(watcher) => {
             tracing::info!("watching {} for changes", root.display());
             let subscribers = Subscribers { store, sinks, changes };
-            tokio::spawn(react(watcher, rx, subscribers, Arc::clone(&shared)));
+            shared.running.store(true, Ordering::Release);
+            let running = Arc::clone(&shared);
+            tokio::spawn(async move {
+                react(watcher, rx, subscribers, Arc::clone(&running)).await;
+                running.running.store(false, Ordering::Release);
+                tracing::error!("the file watcher stopped; playlists may be up to manifest_validity stale");
+            });
             Some(WatcherHandle { shared })
         }
         Err(e) => {
@@ -152,7 +187,10 @@ async fn react(
         let mut replaced = false;
         tokio::select! {
             event = rx.recv() => match event {
-                Some(Ok(event)) if event.need_rescan() => shared.lost.store(true, Ordering::Release),
+                Some(Ok(event)) if event.need_rescan() => {
+                    shared.stats.overflows.fetch_add(1, Ordering::Relaxed);
+                    shared.lost.store(true, Ordering::Release);
+                }
                 Some(Ok(event)) => {
                     publish(&sinks, &root, &event);
                     apply(&store, &root, event).await;
@@ -173,6 +211,7 @@ async fn react(
                 store.check_root().await;
             }
             reason.log(&root);
+            shared.stats.rescans[reason as usize].fetch_add(1, Ordering::Relaxed);
             watcher = rewalk(watcher, &store, &root).await;
             for sink in &sinks {
                 sink.rescan();

@@ -24,7 +24,9 @@ struct RawConfig {
     hls: RawHls,
     secure_link: Option<super::secure::RawSecureLink>,
     retention: Option<super::retention::RawRetention>,
-    admin: Option<toml::Table>,
+    admin: Option<super::limits::RawAdmin>,
+    #[serde(default)]
+    limits: super::limits::RawLimits,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +49,8 @@ struct RawServer {
     http1_driver: Option<String>,
     zero_copy: Option<bool>,
     zero_copy_min_size: Option<String>,
+    backlog: Option<u32>,
+    min_send_rate: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,9 +99,6 @@ impl Errors<'_> {
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let errors = Errors { file };
     let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&errors, text, &e))?;
-    if raw.admin.is_some() {
-        tracing::warn!("config {}: section [admin] is not supported by this build yet and is ignored", file.display());
-    }
     let secure_link = raw.secure_link.map(super::secure::secure_link).transpose().map_err(|(k, m)| errors.at(k, m))?;
     let (access_log, require_header) = server_policy(&errors, &raw.server)?;
     let cache = cache(&errors, raw.cache)?;
@@ -110,8 +111,12 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         },
         secure_link,
         retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
+        limits: super::limits::limits(raw.limits).map_err(|(k, m)| errors.at(k, m))?,
     };
-    Ok(Config { source: file.to_path_buf(), startup: startup(&errors, raw.server, cache)?, policy: Arc::new(policy) })
+    let mut startup = startup(&errors, raw.server, cache)?;
+    startup.admin =
+        raw.admin.map(|a| super::limits::admin(a, &startup.listen)).transpose().map_err(|(k, m)| errors.at(k, m))?;
+    Ok(Config { source: file.to_path_buf(), startup, policy: Arc::new(policy) })
 }
 
 /// The media root must be an absolute path (a service's working directory is not the
@@ -145,7 +150,7 @@ fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigErr
     {
         let section = section.trim();
         if message.starts_with("unknown field") {
-            let known = "server, cache, http, hls, secure_link, retention, admin";
+            let known = "server, cache, http, hls, secure_link, retention, admin, limits";
             return errors.at(section, format!("line {line_no}: unknown section `[{section}]` (known: {known})"));
         }
         return errors.at(section, format!("line {line_no}: {message}"));
@@ -221,6 +226,14 @@ fn startup(errors: &Errors<'_>, raw: RawServer, cache: CacheConfig) -> Result<St
             other => return Err(errors.at("server.http1_driver", format!("{other:?}: use \"hyper\" or \"native\""))),
         },
         cache,
+        backlog: match raw.backlog {
+            Some(0) => return Err(errors.at("server.backlog", "must be greater than zero")),
+            Some(n) => n,
+            None => 4096,
+        },
+        min_send_rate: parse_size(raw.min_send_rate.as_deref().unwrap_or("1KiB"))
+            .map_err(|m| errors.at("server.min_send_rate", m))?,
+        admin: None,
     })
 }
 

@@ -101,6 +101,11 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             StatusCode::SERVICE_UNAVAILABLE
         }
+        // RFC 6585 §4: 429 with Retry-After.
+        RequestError::TooManyRequests(over) => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(over.retry_after_secs));
+            StatusCode::TOO_MANY_REQUESTS
+        }
         RequestError::Internal(e) => {
             tracing::error!(error = %e, "internal error reading a file");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::stop::Phase;
+use crate::config::SEND_RATE_WINDOW;
+
 /// A TCP stream that records that bytes moved.
 pub struct ActivityIo {
     stream: TcpStream,
@@ -53,25 +56,48 @@ impl ActivityIo {
     }
 }
 
+/// Why the watchdog closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// No byte moved for the first-byte or the idle timeout.
+    Silent,
+    /// One response has been sending slower than `min_send_rate` for a whole window.
+    TooSlow {
+        /// Bytes moved in that window.
+        moved: u64,
+    },
+}
+
 impl Activity {
     /// Resolves when the connection should be dropped: no byte at all within `first_byte`
     /// (hyper-util's protocol detection runs no header timer, so a silent client would
-    /// otherwise hold its socket until the idle timeout), or later no byte moved for a whole
-    /// `idle` period (so after `idle` to `2 × idle` of silence). A connection that keeps moving
-    /// bytes is never interrupted.
-    pub async fn watchdog(&self, first_byte: Duration, idle: Duration) {
+    /// otherwise hold its socket until the idle timeout), later no byte moved for a whole
+    /// `idle` period (so after `idle` to `2 × idle` of silence), or — when `min_rate` (bytes per
+    /// second) is set — one response in progress for a whole [`SEND_RATE_WINDOW`] that moved
+    /// less than `min_rate` per second of it: a reader that trickles cannot hold its socket
+    /// and its file open for ever. A connection that keeps moving bytes is never interrupted.
+    pub async fn watchdog(&self, first_byte: Duration, idle: Duration, phase: &Phase, min_rate: u64) -> Closed {
         tokio::time::sleep(first_byte.min(idle)).await;
         let mut last = self.moved.load(Ordering::Relaxed);
         if last == 0 {
-            return;
+            return Closed::Silent;
         }
+        let tick = if min_rate > 0 { idle.min(SEND_RATE_WINDOW) } else { idle };
+        let (mut silent_for, mut busy) = (Duration::ZERO, phase.busy_with());
         loop {
-            tokio::time::sleep(idle).await;
+            tokio::time::sleep(tick).await;
             let now = self.moved.load(Ordering::Relaxed);
-            if now == last {
-                return;
+            let moved = now.wrapping_sub(last);
+            silent_for = if moved == 0 { silent_for + tick } else { Duration::ZERO };
+            if silent_for >= idle {
+                return Closed::Silent;
             }
-            last = now;
+            let still = phase.busy_with();
+            let floor = min_rate.saturating_mul(tick.as_secs());
+            if min_rate > 0 && busy.is_some() && still == busy && moved > 0 && moved < floor {
+                return Closed::TooSlow { moved };
+            }
+            (last, busy) = (now, still);
         }
     }
 }

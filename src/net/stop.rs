@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -43,7 +43,7 @@ impl Stops {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let waker = Arc::new(AtomicWaker::new());
         self.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&waker));
-        StopWatch { stops: Arc::clone(self), id, waker, phase: Arc::new(AtomicU8::new(UNKNOWN)) }
+        StopWatch { stops: Arc::clone(self), id, waker, phase: Arc::new(AtomicU64::new(UNKNOWN)) }
     }
 }
 
@@ -52,30 +52,45 @@ pub struct StopWatch {
     stops: Arc<Stops>,
     id: u64,
     waker: Arc<AtomicWaker>,
-    phase: Arc<AtomicU8>,
+    phase: Arc<AtomicU64>,
 }
 
-/// What a connection is doing, as far as its driver says (hyper's say nothing).
-const UNKNOWN: u8 = 0;
-const IDLE: u8 = 1;
-const BUSY: u8 = 2;
+/// What a connection is doing, as far as its driver says (hyper's say nothing), in the low two
+/// bits; above them, how many times it turned busy (which response this is).
+const UNKNOWN: u64 = 0;
+const IDLE: u64 = 1;
+const BUSY: u64 = 2;
+const STATE: u64 = 3;
 
-/// Reads a connection's idle/busy mark from outside its driver (the accept loop, when the
-/// watchdog closes it).
-pub struct Phase(Arc<AtomicU8>);
+/// Reads a connection's idle/busy mark from outside its driver (the accept loop's watchdog).
+pub struct Phase(Arc<AtomicU64>);
 
 impl Phase {
     /// True when the driver marked the connection busy with a response.
     pub fn is_busy(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == BUSY
+        self.0.load(Ordering::Relaxed) & STATE == BUSY
+    }
+
+    /// Which response is in progress: `Some(n)` while busy with the n-th, `None` otherwise. The
+    /// same `Some` at two instants means one response was in progress all along.
+    pub fn busy_with(&self) -> Option<u64> {
+        let v = self.0.load(Ordering::Relaxed);
+        (v & STATE == BUSY).then_some(v >> 2)
     }
 }
 
 impl StopWatch {
     /// Marks the connection as waiting for a request (`true`) or busy with one (`false`).
     pub fn set_idle(&self, idle: bool) {
-        // Relaxed: the mark is written by the connection's own task; readers only log it.
-        self.phase.store(if idle { IDLE } else { BUSY }, Ordering::Relaxed);
+        // The connection's own task is the only writer: load and store cannot lose an update.
+        // Relaxed: readers only log it or compare it between two instants.
+        let v = self.phase.load(Ordering::Relaxed);
+        let next = match (idle, v & STATE) {
+            (true, _) => (v & !STATE) | IDLE,
+            (false, BUSY) => return,
+            (false, _) => ((v >> 2).wrapping_add(1) << 2) | BUSY,
+        };
+        self.phase.store(next, Ordering::Relaxed);
     }
 
     /// A reader of the idle/busy mark.
@@ -119,7 +134,7 @@ impl Future for Stopped<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let watch = self.watch;
         watch.waker.register(cx.waker());
-        if watch.is_stopping() && (!self.need_idle || watch.phase.load(Ordering::Relaxed) == IDLE) {
+        if watch.is_stopping() && (!self.need_idle || watch.phase.load(Ordering::Relaxed) & STATE == IDLE) {
             Poll::Ready(())
         } else {
             Poll::Pending

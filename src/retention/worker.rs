@@ -38,6 +38,11 @@ impl Worker {
                     dirs.insert(rel);
                 }
                 Ok(Msg::Rescan) => rescan = true,
+                Ok(Msg::Config(cfg)) => {
+                    // Orphan removal happens once at start; a reload changes the rest.
+                    self.cfg = *cfg;
+                    next = next.min(Instant::now() + self.cfg.check_interval);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -125,7 +130,7 @@ impl Worker {
         for rel in &plan.evict {
             self.delete_stream(rel, Reason::Evicted, now);
         }
-        if plan.pinned_over_budget && self.warned_at.map_or(true, |t| t.elapsed() >= WARN_EVERY) {
+        if plan.pinned_over_budget && self.warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
             self.warned_at = Some(Instant::now());
             tracing::warn!(
                 "the media root holds {} bytes, over max_disk, but every remaining stream is being written or read; not deleting live data",

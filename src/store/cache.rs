@@ -75,7 +75,13 @@ fn weigh(key: &str, value: &Cached) -> u32 {
 /// Builds the cache. LRU, not moka's default TinyLFU: live-edge segments are always new keys,
 /// and a frequency-based admission filter would keep rejecting exactly the hottest content.
 /// `rewrites` hears of every segment version the cache lets go of, whatever the cause.
-pub fn build(budget_bytes: u64, validity: Validity, rewrites: Arc<Rewrites>) -> Cache<String, Cached> {
+/// `evictions` counts the versions dropped for the budget.
+pub fn build(
+    budget_bytes: u64,
+    validity: Validity,
+    rewrites: Arc<Rewrites>,
+    evictions: Arc<std::sync::atomic::AtomicU64>,
+) -> Cache<String, Cached> {
     Cache::builder()
         .max_capacity(budget_bytes)
         .weigher(|k: &String, v: &Cached| weigh(k, v))
@@ -84,7 +90,10 @@ pub fn build(budget_bytes: u64, validity: Validity, rewrites: Arc<Rewrites>) -> 
         .support_invalidation_closures()
         // Replacements and invalidations notify before `insert`/`invalidate` return; the memo
         // (store/memo.rs) relies on that to never serve a version the cache let go of.
-        .eviction_listener(move |key, value: Cached, _cause| {
+        .eviction_listener(move |key, value: Cached, cause| {
+            if cause == moka::notification::RemovalCause::Size {
+                evictions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Cached::File(f) = value {
                 f.retired.store(true, std::sync::atomic::Ordering::Release);
                 if !f.kind.is_playlist() {

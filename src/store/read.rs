@@ -88,7 +88,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
         if fill == Fill::Any && large && !kind.is_playlist() {
             // Left on disk: sent with sendfile, never copied into RAM. Playlists are always read
             // (they are small, checked for tearing, and may be rewritten for signatures).
-            return Ok(found(inner, rel, disk_entry(file, &before, kind, &inner.policy)));
+            return Ok(found(inner, rel, disk_entry(file, &before, kind, &inner.policy.load())));
         }
         let bytes = read_at_most(&file, before.len())?;
         let after = file.metadata()?;
@@ -106,7 +106,7 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             };
         }
         if whole {
-            return Ok(found(inner, rel, entry_for(bytes, kind, &after, &inner.policy)));
+            return Ok(found(inner, rel, entry_for(bytes, kind, &after, &inner.policy.load())));
         }
         std::thread::sleep(QUIET);
     }
