@@ -174,9 +174,13 @@ async fn respond<R: Respond>(
     let version = if parsed.http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
     let (peer, method) = (ctx.peer, &parsed.method);
     // The logged target (redacted) is made only when a line is written.
+    let head_len = out.len() as u64;
     let sent = send::response(io, out, &plan.body).await;
     // No read happens while a response is sent: what moved since is what was sent.
-    let body_sent = (io.moved() - moved).saturating_sub(out.len() as u64);
+    let body_sent = match sent {
+        Ok(()) => plan.body.len(),
+        Err(_) => (io.moved() - moved).saturating_sub(head_len),
+    };
     let body = (!plan.body.is_empty()).then_some(&plan.body);
     let done = Completed { target: parsed.target, status: plan.status, bytes: body_sent, body, started };
     ctx.responder.completed(done);

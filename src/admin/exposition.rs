@@ -81,7 +81,7 @@ impl Collector for Snapshot {
 fn requests(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let m = &state.metrics;
     let mut metric = enc.encode_descriptor(
-        "requests_total",
+        "requests",
         "Responses on the public listeners, by what was asked for and status class.",
         None,
         MetricType::Counter,
@@ -93,11 +93,11 @@ fn requests(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
         }
     }
     let bytes: Vec<(&str, u64)> = Class::ALL.iter().map(|(c, k)| (*k, m.bytes(*c))).collect();
-    counters(enc, "response_body_bytes_total", "Response body bytes sent, by kind.", "kind", &bytes)?;
+    counters(enc, "response_body_bytes", "Response body bytes sent, by kind.", "kind", &bytes)?;
     let bodies = [("ram", m.bodies(BodySource::Ram)), ("file", m.bodies(BodySource::File))];
     counters(
         enc,
-        "response_bodies_total",
+        "response_bodies",
         "Bodies sent from RAM or from a file on disk (sendfile).",
         "source",
         &bodies,
@@ -113,14 +113,14 @@ fn requests(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let limited = [("ip", m.limited_count(Limited::Ip)), ("token", m.limited_count(Limited::Token))];
     counters(
         enc,
-        "rate_limited_requests_total",
+        "rate_limited_requests",
         "Requests answered 429, by the limit that refused them.",
         "limit",
         &limited,
     )?;
     let (reloads, failures) = m.reloads();
-    counter(enc, "config_reloads_total", "Config reloads applied (SIGHUP).", reloads)?;
-    counter(enc, "config_reload_failures_total", "Config reloads refused; the running config was kept.", failures)
+    counter(enc, "config_reloads", "Config reloads applied (SIGHUP).", reloads)?;
+    counter(enc, "config_reload_failures", "Config reloads refused; the running config was kept.", failures)
 }
 
 fn connections(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
@@ -134,7 +134,7 @@ fn connections(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     )?;
     counter(
         enc,
-        "connections_accepted_total",
+        "connections_accepted",
         "Connections accepted on the public listeners.",
         stats.accepted.load(Relaxed),
     )?;
@@ -142,26 +142,26 @@ fn connections(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
         ("max_connections", stats.refused_global.load(Relaxed)),
         ("max_connections_per_ip", stats.refused_per_ip.load(Relaxed)),
     ];
-    counters(enc, "connections_refused_total", "Connections closed at once by a connection cap.", "limit", &refused)
+    counters(enc, "connections_refused", "Connections closed at once by a connection cap.", "limit", &refused)
 }
 
 fn cache(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let c = state.store.cache_stats();
-    counter(enc, "cache_hits_total", "Lookups answered from RAM.", c.hits)?;
+    counter(enc, "cache_hits", "Lookups answered from RAM.", c.hits)?;
     counter(
         enc,
-        "cache_misses_total",
+        "cache_misses",
         "Lookups that went to the file (directly or by sharing another's read).",
         c.misses,
     )?;
-    counter(enc, "cache_coalesced_loads_total", "Misses that shared a concurrent request's read.", c.coalesced)?;
-    counter(enc, "cache_evictions_total", "File versions dropped to stay within memory_budget.", c.evictions)?;
+    counter(enc, "cache_coalesced_loads", "Misses that shared a concurrent request's read.", c.coalesced)?;
+    counter(enc, "cache_evictions", "File versions dropped to stay within memory_budget.", c.evictions)?;
     gauge(enc, "cache_bytes", "Bytes the RAM cache holds (content and bookkeeping).", int(c.bytes))?;
     gauge(enc, "cache_entries", "Entries the RAM cache holds.", int(c.entries))?;
-    counter(enc, "disk_reads_total", "Cache fills read from disk.", state.store.disk_reads())?;
+    counter(enc, "disk_reads", "Cache fills read from disk.", state.store.disk_reads())?;
     counter(
         enc,
-        "segment_rewrites_total",
+        "segment_rewrites",
         "Segment names read again with other bytes (an encoder restarted).",
         state.store.rewrites_detected(),
     )
@@ -173,10 +173,10 @@ fn watcher(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     gauge(enc, "watcher_running", "1 while the inotify watcher reacts to file events.", i64::from(running))?;
     let Some(w) = &state.watcher else { return Ok(()) };
     let s = w.stats();
-    counter(enc, "watcher_events_total", "File events received from inotify.", s.events.load(Relaxed))?;
+    counter(enc, "watcher_events", "File events received from inotify.", s.events.load(Relaxed))?;
     counter(
         enc,
-        "watcher_overflows_total",
+        "watcher_overflows",
         "Times file events were lost (a queue overflowed).",
         s.overflows.load(Relaxed),
     )?;
@@ -185,31 +185,31 @@ fn watcher(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
         ("events_lost", s.rescans[1].load(Relaxed)),
         ("requested", s.rescans[2].load(Relaxed)),
     ];
-    counters(enc, "watcher_rescans_total", "Re-walks of the media root, by reason.", "reason", &rescans)
+    counters(enc, "watcher_rescans", "Re-walks of the media root, by reason.", "reason", &rescans)
 }
 
 fn retention(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     use std::sync::atomic::Ordering::Relaxed;
     let Some(r) = &state.retention else { return Ok(()) };
     let s = r.stats();
-    counter(enc, "retention_bytes_freed_total", "Bytes retention deleted.", s.bytes_freed.load(Relaxed))?;
-    counter(enc, "retention_streams_evicted_total", "Streams evicted for max_disk.", s.streams_evicted.load(Relaxed))?;
-    counter(enc, "retention_stale_deleted_total", "Streams deleted after stale_after.", s.stale_deleted.load(Relaxed))?;
+    counter(enc, "retention_bytes_freed", "Bytes retention deleted.", s.bytes_freed.load(Relaxed))?;
+    counter(enc, "retention_streams_evicted", "Streams evicted for max_disk.", s.streams_evicted.load(Relaxed))?;
+    counter(enc, "retention_stale_deleted", "Streams deleted after stale_after.", s.stale_deleted.load(Relaxed))?;
     counter(
         enc,
-        "retention_orphans_removed_total",
+        "retention_orphans_removed",
         "Orphaned stream directories removed at start.",
         s.orphans_removed.load(Relaxed),
     )?;
     counter(
         enc,
-        "retention_segments_deleted_total",
+        "retention_segments_deleted",
         "Segments deleted after their availability window.",
         s.segments_deleted.load(Relaxed),
     )?;
     counter(
         enc,
-        "retention_segments_vanished_while_listed_total",
+        "retention_segments_vanished_while_listed",
         "Segments that disappeared while their playlist still listed them.",
         s.segments_vanished_while_listed.load(Relaxed),
     )

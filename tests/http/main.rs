@@ -19,6 +19,8 @@ mod freshness;
 mod malformed;
 // secure_link agreement with a real nginx.
 mod nginx_compat;
+// Operations: /metrics, /healthz, /readyz, rate limits, connection caps, the listen queue.
+mod operations;
 // The operator's loop: a real encoder restarted on the same path, hand-written playlists,
 // Upgrade requests, sidecar files.
 mod operator;

@@ -19,6 +19,8 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// A running server over a temporary copy of `tests/fixtures`.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin listener, when the config has `[admin] listen`.
+    pub admin: Option<SocketAddr>,
     pub state: Arc<AppState>,
     pub root: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -50,16 +52,25 @@ impl TestServer {
         // The same assembly `serve` runs: bind, state, watcher, retention, accept loop, drain.
         let app = App::start(config).await.unwrap();
         let addr = app.local_addrs().unwrap()[0];
+        let admin = app.admin_addr();
         let state = Arc::clone(app.state());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
-        TestServer { addr, state, root, stop: Some(tx), task: Some(task) }
+        TestServer { addr, admin, state, root, stop: Some(tx), task: Some(task) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
+    }
+
+    /// A GET on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Response {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let mut conn = Conn::open(self.admin.expect("an [admin] listener")).await;
+        conn.write(raw.as_bytes()).await;
+        conn.response(false).await.expect("a response")
     }
 
     pub async fn get(&self, path: &str) -> Response {
