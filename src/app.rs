@@ -107,15 +107,31 @@ impl App {
     }
 }
 
-/// Periodic upkeep: rate-limit buckets of clients gone quiet are forgotten.
+/// Periodic upkeep: rate-limit buckets of clients gone quiet are forgotten (every minute), and
+/// once many connections have closed, their freed memory goes back to the system.
 async fn housekeeping(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    const TICK: std::time::Duration = std::time::Duration::from_secs(2);
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut ticks, mut peak) = (0u64, 0usize);
     loop {
         tick.tick().await;
-        state.settings.peek().limiter.forget_idle();
+        ticks += 1;
+        if ticks % 30 == 0 {
+            state.settings.peek().limiter.forget_idle();
+        }
+        peak = peak.max(state.gate.take_peak());
+        let open = state.gate.open_connections();
+        if peak >= open + TRIM_AFTER_CLOSED && open <= peak / 2 {
+            tracing::debug!(peak, open, "connections closed; returning free memory to the system");
+            let _ = tokio::task::spawn_blocking(crate::allocator::return_free_memory).await;
+            peak = open;
+        }
     }
 }
+
+/// How many connections must have closed since the peak before freed memory is trimmed.
+const TRIM_AFTER_CLOSED: usize = 500;
 
 /// The admin endpoints, always through hyper, never capped (the gate is its own).
 fn serve_admin(

@@ -65,7 +65,9 @@ impl<R: Respond> NativeDriver<R> {
             () = stop.stopped_idle() => Ok(None),
         };
         match outcome {
-            Ok(Some(prefix)) => self.h2.serve_prefixed(Conn { io, peer, stop }, prefix).await,
+            // Boxed: hyper's HTTP/2 connection state is large, and only h2c connections need it;
+            // inline, every HTTP/1 connection's task would carry its size.
+            Ok(Some(prefix)) => Box::pin(self.h2.serve_prefixed(Conn { io, peer, stop }, prefix)).await,
             Ok(None) => {
                 let _ = io.shutdown().await;
             }
@@ -78,7 +80,9 @@ impl<R: Respond> NativeDriver<R> {
 /// handed to hyper with the bytes already read.
 async fn serve<R: Respond>(io: &mut ActivityIo, ctx: &Ctx<'_, R>) -> io::Result<Option<BytesMut>> {
     let timeout = ctx.header_read_timeout;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Sized for a typical GET head (a CDN's are 300–900 bytes); grown only for a longer one.
+    // Thousands of idle keep-alive connections each hold one.
+    let mut buf = BytesMut::with_capacity(HEAD_BUF);
     let mut out = Vec::with_capacity(512);
     let mut first = true;
     // The whole first head must arrive within `header_read_timeout` of the connection's start;
@@ -119,6 +123,9 @@ async fn serve<R: Respond>(io: &mut ActivityIo, ctx: &Ctx<'_, R>) -> io::Result<
     }
 }
 
+/// The read buffer's starting size, and how much it grows by when a head needs more.
+const HEAD_BUF: usize = 1024;
+
 /// Reads more of the next head; `false` when the connection should close (peer closed, the
 /// head's deadline passed, or the server is stopping while the connection is idle).
 async fn read_more(
@@ -127,6 +134,9 @@ async fn read_more(
     deadline: Option<tokio::time::Instant>,
     stop: &StopWatch,
 ) -> io::Result<bool> {
+    if buf.capacity() - buf.len() < HEAD_BUF / 4 {
+        buf.reserve(HEAD_BUF);
+    }
     let read = match deadline {
         Some(at) => match tokio::time::timeout_at(at, io.read_buf(buf)).await {
             Ok(read) => read?,

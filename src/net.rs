@@ -69,6 +69,12 @@ pub async fn serve<F, Fut>(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
+            // A finished task keeps its memory (the whole connection future) until joined:
+            // join them as they end, not at the next accept.
+            Some(ended) = conns.join_next(), if !conns.is_empty() => {
+                log_panic(ended);
+                continue;
+            }
             () = &mut shutdown => break,
         };
         let (stream, peer) = match accepted {
@@ -84,7 +90,6 @@ pub async fn serve<F, Fut>(
                 continue;
             }
         };
-        reap(&mut conns);
         let Some(admission) = gate.admit(peer) else { continue };
         let (io, activity) = ActivityIo::new(stream);
         let stop = stops.register();
@@ -120,13 +125,11 @@ fn watchdog_closed(peer: SocketAddr, phase: &stop::Phase, closed: Closed, timeou
     }
 }
 
-/// Forgets connections that ended (so the set holds only open ones).
-fn reap(conns: &mut JoinSet<()>) {
-    while let Some(ended) = conns.try_join_next() {
-        if let Err(e) = ended {
-            if e.is_panic() {
-                tracing::error!("a connection task panicked: {e}");
-            }
+/// A connection task that panicked is a bug: say so.
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            tracing::error!("a connection task panicked: {e}");
         }
     }
 }

@@ -95,13 +95,7 @@ fn requests(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let bytes: Vec<(&str, u64)> = Class::ALL.iter().map(|(c, k)| (*k, m.bytes(*c))).collect();
     counters(enc, "response_body_bytes", "Response body bytes sent, by kind.", "kind", &bytes)?;
     let bodies = [("ram", m.bodies(BodySource::Ram)), ("file", m.bodies(BodySource::File))];
-    counters(
-        enc,
-        "response_bodies",
-        "Bodies sent from RAM or from a file on disk (sendfile).",
-        "source",
-        &bodies,
-    )?;
+    counters(enc, "response_bodies", "Bodies sent from RAM or from a file on disk (sendfile).", "source", &bodies)?;
     let (sum, count, buckets) = m.latency();
     enc.encode_descriptor(
         "request_duration_seconds",
@@ -148,12 +142,7 @@ fn connections(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
 fn cache(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let c = state.store.cache_stats();
     counter(enc, "cache_hits", "Lookups answered from RAM.", c.hits)?;
-    counter(
-        enc,
-        "cache_misses",
-        "Lookups that went to the file (directly or by sharing another's read).",
-        c.misses,
-    )?;
+    counter(enc, "cache_misses", "Lookups that went to the file (directly or by sharing another's read).", c.misses)?;
     counter(enc, "cache_coalesced_loads", "Misses that shared a concurrent request's read.", c.coalesced)?;
     counter(enc, "cache_evictions", "File versions dropped to stay within memory_budget.", c.evictions)?;
     gauge(enc, "cache_bytes", "Bytes the RAM cache holds (content and bookkeeping).", int(c.bytes))?;
@@ -174,12 +163,7 @@ fn watcher(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     let Some(w) = &state.watcher else { return Ok(()) };
     let s = w.stats();
     counter(enc, "watcher_events", "File events received from inotify.", s.events.load(Relaxed))?;
-    counter(
-        enc,
-        "watcher_overflows",
-        "Times file events were lost (a queue overflowed).",
-        s.overflows.load(Relaxed),
-    )?;
+    counter(enc, "watcher_overflows", "Times file events were lost (a queue overflowed).", s.overflows.load(Relaxed))?;
     let rescans = [
         ("root_replaced", s.rescans[0].load(Relaxed)),
         ("events_lost", s.rescans[1].load(Relaxed)),

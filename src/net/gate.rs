@@ -23,6 +23,8 @@ pub struct Gate {
 #[derive(Debug, Default)]
 struct Inner {
     open: AtomicUsize,
+    /// The most connections open at once since [`Gate::take_peak`] last read it.
+    peak: AtomicUsize,
     limits: ArcSwap<LimitsConfig>,
     /// Open connections per client, kept only while `max_connections_per_ip` is set.
     per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -88,7 +90,8 @@ impl Gate {
         } else {
             None
         };
-        inner.open.fetch_add(1, Ordering::Relaxed);
+        let open = inner.open.fetch_add(1, Ordering::Relaxed) + 1;
+        inner.peak.fetch_max(open, Ordering::Relaxed);
         Some(Admission { inner: Arc::clone(inner), counted_ip })
     }
 
@@ -101,6 +104,12 @@ impl Gate {
     /// Connections admitted and not yet closed.
     pub fn open_connections(&self) -> usize {
         self.inner.open.load(Ordering::Relaxed)
+    }
+
+    /// The most connections open at once since the last call (restarting from those open now).
+    pub fn take_peak(&self) -> usize {
+        let open = self.open_connections();
+        self.inner.peak.swap(open, Ordering::Relaxed).max(open)
     }
 
     /// The connection counters.

@@ -167,7 +167,8 @@ async fn a_signed_link_over_its_token_rate_gets_429_and_exempt_networks_never() 
     assert_eq!(s.get(&second).await.status, 200);
     assert_eq!(burst_of(&s, "/live_ts/index.m3u8", 10).await.0, 10);
 
-    let exempt = format!("{secure}[limits]\nrequests_per_second_per_token = 1\nburst = 1\nexempt = [\"127.0.0.0/8\"]\n");
+    let exempt =
+        format!("{secure}[limits]\nrequests_per_second_per_token = 1\nburst = 1\nexempt = [\"127.0.0.0/8\"]\n");
     let s = TestServer::start_with(&exempt).await;
     let link = s.state.config.policy.secure_link.as_ref().unwrap();
     let signed = link.sign_path("/vod_ts/index.m3u8", 3600, now, None).unwrap();

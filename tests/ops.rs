@@ -1,0 +1,343 @@
+//! The real binary as an operator runs it: systemd's notify protocol on a real NOTIFY_SOCKET,
+//! SIGHUP reloads (secrets swapped under a keep-alive connection, bad files refused), running
+//! out of descriptors under `prlimit`, and memory returned after 10,000 connections close.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hls-origin");
+const STEP: Duration = Duration::from_secs(20);
+
+const PLAYLIST: &str =
+    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:4.0,\nseg0.ts\n";
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("hls-origin.toml");
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("live")).unwrap();
+    std::fs::write(root.join("live/index.m3u8"), PLAYLIST).unwrap();
+    std::fs::write(root.join("live/seg0.ts"), vec![0x47u8; 188 * 100]).unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nroot = {:?}\naccess_log = false\n{extra}",
+        root.to_str().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The binary with every stderr line kept; `addrs` are the `listening on` addresses in order
+/// (public first, then admin).
+struct Server {
+    child: Child,
+    addrs: Vec<String>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    async fn start(mut cmd: Command, listeners: usize) -> Server {
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server { child, addrs: Vec::new(), lines, seen: Vec::new() };
+        while server.addrs.len() < listeners {
+            let line = server.wait_for_new("listening on").await;
+            server.addrs.push(line.split("listening on ").nth(1).unwrap().trim().to_string());
+        }
+        server
+    }
+
+    /// The first line arriving from now on (within `STEP`) that contains `needle`.
+    async fn wait_for_new(&mut self, needle: &str) -> String {
+        let before = self.seen.len();
+        loop {
+            if let Some(line) = self.seen[before..].iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let line = tokio::time::timeout(STEP, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no new log line with {needle:?}; seen: {:#?}", self.seen))
+                .expect("server still running");
+            self.seen.push(line);
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.seen.iter().filter(|l| l.contains(needle)).count()
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+}
+
+fn serve(cfg: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(cfg);
+    cmd
+}
+
+/// A keep-alive HTTP/1.1 client connection.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn open(addr: &str) -> Client {
+        let stream = tokio::time::timeout(STEP, TcpStream::connect(addr)).await.unwrap().unwrap();
+        Client { stream, buf: Vec::new() }
+    }
+
+    /// GET `target` on this connection: (status, headers and body as text).
+    async fn get(&mut self, target: &str) -> (u16, String) {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        tokio::time::timeout(STEP, self.stream.write_all(req.as_bytes())).await.unwrap().unwrap();
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if self.buf.len() >= end + len {
+                    let text = String::from_utf8_lossy(&self.buf[..end + len]).to_string();
+                    self.buf.drain(..end + len);
+                    return (head.split(' ').nth(1).unwrap().parse().unwrap(), text);
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let n = tokio::time::timeout(STEP, self.stream.read(&mut chunk)).await.unwrap().unwrap();
+            assert!(n > 0, "the server closed a keep-alive connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+async fn sign(cfg: &Path, path: &str) -> String {
+    let out = Command::new(BIN).args(["sign", "--config"]).arg(cfg).args([path, "--ttl", "3600"]).output();
+    let out = tokio::time::timeout(STEP, out).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn metric(admin: &str, name: &str) -> f64 {
+    let mut c = Client::open(admin).await;
+    let (status, text) = c.get("/metrics").await;
+    assert_eq!(status, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+#[tokio::test]
+async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secure = |secret: &str| {
+        format!("[secure_link]\nsecret = \"{secret}\"\nprotect = [\"/live/\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+    };
+    let cfg = write_config(dir.path(), &secure("one"));
+    let old_link = sign(&cfg, "/live/index.m3u8").await;
+    let mut server = Server::start(serve(&cfg), 2).await;
+    let (public, admin) = (server.addrs[0].clone(), server.addrs[1].clone());
+    let mut conn = Client::open(&public).await;
+    assert_eq!(conn.get(&old_link).await.0, 200);
+
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("secret = \"one\"", "secret = \"two\"");
+    // A startup key changed too: kept, with a line saying it needs a restart.
+    let text = text.replace("access_log = false", "access_log = false\nidle_timeout = \"30s\"");
+    std::fs::write(&cfg, &text).unwrap();
+    let new_link = sign(&cfg, "/live/index.m3u8").await;
+    server.signal("-HUP");
+    server.wait_for_new("config reloaded").await;
+    assert!(server.count("`server.idle_timeout` changed") == 1, "{:#?}", server.seen);
+    assert_eq!(conn.get(&old_link).await.0, 403, "the old secret no longer signs");
+    assert_eq!(conn.get(&new_link).await.0, 200, "the new one does, on the same connection");
+
+    std::fs::write(&cfg, format!("{text}\n[cache]\nmemory_budgett = \"1GiB\"\n")).unwrap();
+    server.signal("-HUP");
+    let refused = server.wait_for_new("config reload refused").await;
+    assert!(refused.contains("cache.memory_budgett"), "{refused}");
+    assert_eq!(conn.get(&new_link).await.0, 200, "the running config is kept");
+    assert_eq!(conn.get(&old_link).await.0, 403);
+    assert_eq!(metric(&admin, "hls_origin_config_reload_failures_total").await, 1.0);
+    assert_eq!(metric(&admin, "hls_origin_config_reloads_total").await, 1.0);
+    server.signal("-TERM");
+    let status = tokio::time::timeout(STEP, server.child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn systemd_hears_ready_reloading_stopping_and_watchdog_pings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    // systemd names the watched process in WATCHDOG_PID: the shell's pid is the binary's
+    // after `exec`.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" serve --config \"$1\"", BIN]).arg(&cfg);
+    cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "400000");
+    let mut server = Server::start(cmd, 1).await;
+    let mut heard = Vec::new();
+    let mut expect = async |what: &str, heard: &mut Vec<String>| {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let mut buf = vec![0u8; 4096];
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, socket.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {what}; heard {heard:#?}"))
+                .unwrap();
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            heard.push(msg.clone());
+            if msg.lines().any(|l| l == what) {
+                return msg;
+            }
+        }
+    };
+    let ready = expect("READY=1", &mut heard).await;
+    assert!(ready.contains("STATUS="), "{ready}");
+    expect("WATCHDOG=1", &mut heard).await;
+    server.signal("-HUP");
+    let reloading = expect("RELOADING=1", &mut heard).await;
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    expect("READY=1", &mut heard).await;
+    server.signal("-TERM");
+    expect("STOPPING=1", &mut heard).await;
+    let status = tokio::time::timeout(STEP, server.child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
+
+/// CPU seconds (user + system) the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok()).unwrap()
+}
+
+#[tokio::test]
+async fn out_of_descriptors_it_keeps_serving_cached_playlists_without_spinning_and_recovers() {
+    if std::process::Command::new("prlimit").arg("--version").output().is_err() {
+        panic!("prlimit (util-linux) is needed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "header_read_timeout = \"60s\"\nidle_timeout = \"120s\"\n");
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=256:256", BIN, "serve", "--config"]).arg(&cfg);
+    let mut server = Server::start(cmd, 1).await;
+    let addr = server.addrs[0].clone();
+    let mut viewer = Client::open(&addr).await;
+    assert_eq!(viewer.get("/live/index.m3u8").await.0, 200);
+
+    let mut flood = Vec::new();
+    for _ in 0..400 {
+        flood.push(tokio::time::timeout(STEP, TcpStream::connect(&addr)).await.unwrap().unwrap());
+    }
+    server.wait_for_new("accept failing").await;
+    // For two seconds — four times manifest_validity, so every revalidation needs an open()
+    // that fails — the viewer keeps polling its playlist.
+    let (cpu_before, started) = (cpu_seconds(server.pid()), Instant::now());
+    while started.elapsed() < Duration::from_secs(2) {
+        let (status, text) = viewer.get("/live/index.m3u8").await;
+        assert_eq!(status, 200, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cpu = (cpu_seconds(server.pid()) - cpu_before) / started.elapsed().as_secs_f64();
+    assert!(cpu < 0.25, "the server used {:.0}% of a CPU while out of descriptors", cpu * 100.0);
+    let (status, text) = viewer.get("/live/seg0.ts").await;
+    assert_eq!(status, 503, "nothing cached and no descriptor: 503, never 500: {text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
+    assert_eq!(server.count("accept failing"), 1, "logged once: {:#?}", server.seen);
+    assert_eq!(server.count("Too many open files"), 1, "{:#?}", server.seen);
+    eprintln!("out of descriptors: {:.1}% of a CPU over {:?}", cpu * 100.0, started.elapsed());
+
+    drop(flood);
+    server.wait_for_new("accepting again").await;
+    let deadline = Instant::now() + STEP;
+    loop {
+        let mut fresh = Client::open(&addr).await;
+        if fresh.get("/live/seg0.ts").await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not serving segments again after the flood left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn memory_returns_after_ten_thousand_keep_alive_connections_close() {
+    const CONNS: usize = 10_000;
+    raise_fd_limit(CONNS as u64 + 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[admin]\nlisten = \"127.0.0.1:0\"\n");
+    let server = Server::start(serve(&cfg), 2).await;
+    let (addr, admin) = (server.addrs[0].clone(), server.addrs[1].clone());
+    assert_eq!(Client::open(&addr).await.get("/live/index.m3u8").await.0, 200);
+    let before = rss_kib(server.pid());
+    let mut conns = Vec::with_capacity(CONNS);
+    for batch in 0..CONNS / 500 {
+        let opened: Vec<_> = (0..500)
+            .map(|_| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    let mut c = Client::open(&addr).await;
+                    assert_eq!(c.get("/live/index.m3u8").await.0, 200);
+                    c
+                })
+            })
+            .collect();
+        for c in opened {
+            conns.push(c.await.unwrap_or_else(|e| panic!("batch {batch}: {e}")));
+        }
+    }
+    let peak = rss_kib(server.pid());
+    drop(conns);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&admin, "hls_origin_connections_open").await > 0.0 {
+        assert!(Instant::now() < deadline, "connections still open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Freed memory goes back within a housekeeping tick or two (every 2 s).
+    let mut after = rss_kib(server.pid());
+    while after > before + 20 * 1024 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = rss_kib(server.pid());
+    }
+    eprintln!("RSS: before {before} KiB, peak with {CONNS} connections {peak} KiB, after {after} KiB");
+    assert!(after <= before + 20 * 1024, "RSS before {before} KiB, peak {peak} KiB, after {after} KiB");
+}
+
+fn raise_fd_limit(want: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < want {
+        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).unwrap();
+    }
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    assert!(soft >= want, "need {want} descriptors, the hard limit allows {soft}");
+}
