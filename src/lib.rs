@@ -8,20 +8,23 @@
 //!   content types, the one scratch-file rule), [`playlist`] (RFC 8216 facts), [`range`]
 //!   (RFC 9110 §14), [`conditional`] (RFC 9110 §13), [`request`] (the request head either
 //!   driver hands over, and every head-size limit), [`plan`] (the response plan drivers
-//!   render), [`usage`] (per-stream reads in flight and last read), [`secure_link`]
-//!   (nginx-compatible signed URLs).
+//!   render), [`usage`] (per-stream reads in flight, last read, last playlist update),
+//!   [`secure_link`] (nginx-compatible signed URLs), [`counter`] (per-thread counter shards),
+//!   [`metrics`] (what the request path counts).
 //! - [`config`]: the TOML file, validated once into keys fixed at start and a per-request
 //!   [`config::Policy`]. [`headers`]: which header fields every response carries.
 //!   [`respond`]: the [`respond::Respond`] seam drivers call, refusals, the access line.
-//!   [`net`]: binding and THE accept loop — admission, watchdog, stop signal, drain.
+//!   [`limits`]: request-rate limiters. [`settings`]: the per-request settings in force,
+//!   swapped whole by a reload. [`net`]: binding and THE accept loop — admission (connection
+//!   caps), watchdog, stop signal, drain. [`notify`]: systemd's notify protocol.
 //! - [`store`]: the RAM cache of file versions and all file I/O of the request path, on the
 //!   blocking pool, confined to the root. [`watcher`]: inotify → store changes, published to
 //!   subscribers. [`retention`]: the on-disk side, a subscriber of the watcher.
-//! - [`handler`]: the media [`respond::Respond`]er, request → plan; the only place that picks
-//!   status codes.
+//! - [`handler`]: the media [`respond::Respond`]er, request → plan; [`admin`]: `/metrics`,
+//!   `/healthz`, `/readyz`. The only places that pick status codes.
 //! - [`native_driver`] (httparse, `write`/`sendfile`) and [`hyper_driver`] (hyper, HTTP/1.1 and
 //!   h2c): HTTP on a connection the accept loop hands them.
-//! - [`state`], [`app`] (the one assembly: `serve`, `demo` and the tests call it), [`process`]
+//! - [`state`], [`reload`] (SIGHUP: the config re-read and swapped in), [`app`] (the one assembly: `serve`, `demo` and the tests call it), [`process`]
 //!   (open-file limit, signals), [`cli`], [`allocator`], [`demo`].
 //!
 //! # Request flow (a playlist hit)

@@ -198,7 +198,7 @@ async fn systemd_hears_ready_reloading_stopping_and_watchdog_pings() {
     cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "400000");
     let mut server = Server::start(cmd, 1).await;
     let mut heard = Vec::new();
-    let mut expect = async |what: &str, heard: &mut Vec<String>| {
+    let expect = async |what: &str, heard: &mut Vec<String>| {
         let deadline = Instant::now() + STEP;
         loop {
             let mut buf = vec![0u8; 4096];

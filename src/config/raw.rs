@@ -355,6 +355,23 @@ mod tests {
         let text = include_str!("../../config/hls-origin.toml").replace("root = \"/var/hls\"", "root = \"/tmp\"");
         let c = load(&text).unwrap();
         assert_eq!(c.startup.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        // The commented sections parse too, once uncommented.
+        let all = text
+            .replace("# [admin]", "[admin]")
+            .replace("# listen = \"127", "listen = \"127")
+            .replace("# [limits]", "[limits]");
+        let limits = [
+            "max_connections",
+            "max_connections_per_ip",
+            "requests_per_second_per_ip",
+            "requests_per_second_per_token",
+            "burst",
+            "exempt",
+        ];
+        let all = limits.iter().fold(all, |t, k| t.replace(&format!("# {k} = "), &format!("{k} = ")));
+        let c = load(&all).unwrap();
+        assert_eq!(c.startup.admin, Some("127.0.0.1:9090".parse().unwrap()));
+        assert!(c.policy.limits.is_exempt("10.1.2.3".parse().unwrap()));
         for key in [
             "header_read_timeout",
             "idle_timeout",
@@ -371,6 +388,8 @@ mod tests {
             "cors_allow_origin",
             "cors_max_age",
             "ended_max_age",
+            "backlog",
+            "min_send_rate",
         ] {
             assert!(text.contains(&format!("\n{key} = ")), "example must show `{key}`");
         }

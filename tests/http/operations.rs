@@ -88,7 +88,7 @@ async fn metrics_parse_and_counters_move_as_requests_are_made() {
     let deadline = Instant::now() + STEP;
     loop {
         let (text, now) = scrape(&s).await;
-        if now.get("hls_origin_live_playlist_age_seconds{stream=\"/live_ts\"}").is_some() {
+        if now.contains_key("hls_origin_live_playlist_age_seconds{stream=\"/live_ts\"}") {
             assert!(now["hls_origin_live_streams"] >= 1.0, "{text}");
             break;
         }
