@@ -152,16 +152,23 @@ async fn metric(admin: &str, name: &str) -> f64 {
 async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on_a_bad_file() {
     let dir = tempfile::tempdir().unwrap();
     let secure = |secret: &str| {
-        format!("[secure_link]\nsecret = \"{secret}\"\nprotect = [\"/live/\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+        format!(
+            "[secure_link]\nsecret = \"{secret}\"\nprotect = [\"/live/\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [http]\ncors_allow_origin = \"https://a.example\"\n"
+        )
     };
     let cfg = write_config(dir.path(), &secure("one"));
     let old_link = sign(&cfg, "/live/index.m3u8").await;
     let mut server = Server::start(serve(&cfg), 2).await;
     let (public, admin) = (server.addrs[0].clone(), server.addrs[1].clone());
     let mut conn = Client::open(&public).await;
-    assert_eq!(conn.get(&old_link).await.0, 200);
+    let (status, answer) = conn.get(&old_link).await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("access-control-allow-origin: https://a.example"), "{answer}");
 
     let text = std::fs::read_to_string(&cfg).unwrap().replace("secret = \"one\"", "secret = \"two\"");
+    // A header policy change: cached header blocks are rebuilt.
+    let text = text.replace("https://a.example", "https://b.example");
     // A startup key changed too: kept, with a line saying it needs a restart.
     let text = text.replace("access_log = false", "access_log = false\nidle_timeout = \"30s\"");
     std::fs::write(&cfg, &text).unwrap();
@@ -170,7 +177,9 @@ async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on
     server.wait_for_new("config reloaded").await;
     assert!(server.count("`server.idle_timeout` changed") == 1, "{:#?}", server.seen);
     assert_eq!(conn.get(&old_link).await.0, 403, "the old secret no longer signs");
-    assert_eq!(conn.get(&new_link).await.0, 200, "the new one does, on the same connection");
+    let (status, answer) = conn.get(&new_link).await;
+    assert_eq!(status, 200, "the new one does, on the same connection");
+    assert!(answer.contains("access-control-allow-origin: https://b.example"), "{answer}");
 
     std::fs::write(&cfg, format!("{text}\n[cache]\nmemory_budgett = \"1GiB\"\n")).unwrap();
     server.signal("-HUP");

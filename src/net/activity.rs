@@ -4,7 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,11 +19,24 @@ use crate::config::SEND_RATE_WINDOW;
 pub struct ActivityIo {
     stream: TcpStream,
     moved: Arc<AtomicU64>,
+    abort: Arc<AtomicBool>,
 }
 
 /// The watchdog side of an [`ActivityIo`].
 pub struct Activity {
     moved: Arc<AtomicU64>,
+    /// Set when the watchdog cuts a response: the socket is then reset, not closed.
+    abort: Arc<AtomicBool>,
+}
+
+impl Drop for ActivityIo {
+    /// A response the watchdog cut is reset (`SO_LINGER` 0): a graceful close would leave the
+    /// kernel sending the megabytes still queued to the very client that was too slow.
+    fn drop(&mut self) {
+        if self.abort.load(Ordering::Acquire) {
+            let _ = self.stream.set_zero_linger();
+        }
+    }
 }
 
 impl ActivityIo {
@@ -34,7 +47,8 @@ impl ActivityIo {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }
         let moved = Arc::new(AtomicU64::new(0));
-        (ActivityIo { stream, moved: Arc::clone(&moved) }, Activity { moved })
+        let abort = Arc::new(AtomicBool::new(false));
+        (ActivityIo { stream, moved: Arc::clone(&moved), abort: Arc::clone(&abort) }, Activity { moved, abort })
     }
 
     /// The socket, for writes that bypass `AsyncWrite` (`send` with flags, `sendfile`).
@@ -77,6 +91,14 @@ impl Activity {
     /// less than `min_rate` per second of it: a reader that trickles cannot hold its socket
     /// and its file open for ever. A connection that keeps moving bytes is never interrupted.
     pub async fn watchdog(&self, first_byte: Duration, idle: Duration, phase: &Phase, min_rate: u64) -> Closed {
+        let closed = self.watch(first_byte, idle, phase, min_rate).await;
+        if matches!(closed, Closed::TooSlow { .. }) || phase.is_busy() {
+            self.abort.store(true, Ordering::Release);
+        }
+        closed
+    }
+
+    async fn watch(&self, first_byte: Duration, idle: Duration, phase: &Phase, min_rate: u64) -> Closed {
         tokio::time::sleep(first_byte.min(idle)).await;
         let mut last = self.moved.load(Ordering::Relaxed);
         if last == 0 {

@@ -236,3 +236,35 @@ fn raise_fd_limit(want: u64) {
     let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     assert!(soft >= want, "need {want} descriptors, the hard limit allows {soft}");
 }
+
+#[tokio::test]
+async fn a_reader_slower_than_min_send_rate_is_cut_off() {
+    // hyper's connections do not mark when a response is in progress (HTTP/2 multiplexes them),
+    // so the rate is enforced on the native driver only.
+    if std::env::var("HLS_ORIGIN_TEST_DRIVER").is_ok_and(|d| d == "hyper") {
+        return;
+    }
+    let s = TestServer::start_with("idle_timeout = \"2s\"\nmin_send_rate = \"1MiB\"\nzero_copy_min_size = \"64KiB\"\n")
+        .await;
+    std::fs::write(s.path("big.ts"), vec![0x47u8; 16 << 20]).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = tokio::time::timeout(STEP, socket.connect(s.addr)).await.unwrap().unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET /big.ts HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    // Read a little, often: never silent for idle_timeout, always far below 1 MiB/s.
+    let started = Instant::now();
+    let mut got = 0usize;
+    let mut chunk = [0u8; 2048];
+    loop {
+        match tokio::time::timeout(STEP, stream.read(&mut chunk)).await.expect("cut within a few windows") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still sending after 30 s ({got} bytes)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(got < 16 << 20, "the whole body arrived: not cut");
+    // A reader at full speed is not cut.
+    assert_eq!(s.get("/big.ts").await.body.len(), 16 << 20);
+}
