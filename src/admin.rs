@@ -87,5 +87,5 @@ fn text(status: StatusCode, body: &str, head_only: bool) -> ResponsePlan {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     let body = if head_only { Body::empty() } else { Body::Bytes(Bytes::copy_from_slice(body.as_bytes())) };
-    ResponsePlan { status, fixed: None, headers, body, guard: None }
+    ResponsePlan { status, fixed: None, headers, body, guard: None, class: crate::metrics::Class::Other }
 }

@@ -118,11 +118,15 @@ pub enum RequestError {
 
 impl Respond for MediaHandler {
     async fn respond<'a>(&'a self, req: RequestHead<'a>) -> ResponsePlan {
-        let current = self.settings.snapshot();
+        let current = self.settings.peek();
         let cors = current.policy.http.cors.as_ref();
         match self.decide(&current, req).await {
             Ok(outcome) => present::outcome(outcome, cors, req.headers),
-            Err(error) => present::error(error, cors, req.method == Method::HEAD),
+            Err(error) => {
+                let mut plan = present::error(error, cors, req.method == Method::HEAD);
+                plan.class = Class::of_target(req.target.path);
+                plan
+            }
         }
     }
 
@@ -152,7 +156,7 @@ impl Respond for MediaHandler {
             Some(crate::plan::Body::Bytes(_)) => Some(BodySource::Ram),
             Some(crate::plan::Body::File { .. }) => Some(BodySource::File),
         };
-        self.metrics.record(Class::of_target(done.target), done.status.as_u16(), done.bytes, source, done.started);
+        self.metrics.record(done.class, done.status.as_u16(), done.bytes, source, done.started);
     }
 }
 

@@ -11,7 +11,9 @@ mod prefixed;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use quanta::Instant;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -135,7 +137,8 @@ async fn respond<R: Respond>(
     // hyper sends the body after this returns: counted as planned (a broken connection gets
     // its own cut-short line).
     let body = (!plan.body.is_empty()).then_some(&plan.body);
-    let done = Completed { target: raw_target, status: plan.status, bytes: plan.body.len(), body, started };
+    let done =
+        Completed { target: raw_target, status: plan.status, bytes: plan.body.len(), body, started, class: plan.class };
     responder.completed(done);
     if responder.logs_access() {
         let target = responder.log_target(raw_target);

@@ -3,8 +3,8 @@
 //! is a few relaxed adds on per-thread shards ([`crate::counter`]); the admin endpoint reads
 //! and formats. Must not format the exposition (that is `admin`'s) or know sockets.
 
+use quanta::Instant;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use crate::counter::Counters;
 use crate::media::MediaKind;
@@ -27,12 +27,16 @@ impl Class {
     pub const ALL: [(Class, &'static str); 4] =
         [(Class::Playlist, "playlist"), (Class::Segment, "segment"), (Class::Init, "init"), (Class::Other, "other")];
 
-    /// The class of a request target (path and query).
+    /// The class of a request target (path and query), for responses with no file behind them.
     pub fn of_target(target: &str) -> Class {
         let path = target.split(['?', '#']).next().unwrap_or_default();
         let name = path.rsplit('/').next().unwrap_or_default();
-        let ext = name.rsplit_once('.').map(|(_, ext)| ext);
-        match MediaKind::from_extension(ext) {
+        Class::of_kind(MediaKind::from_extension(name.rsplit_once('.').map(|(_, ext)| ext)))
+    }
+
+    /// The class of a file of `kind`.
+    pub fn of_kind(kind: MediaKind) -> Class {
+        match kind {
             MediaKind::Playlist => Class::Playlist,
             MediaKind::TsSegment | MediaKind::Fmp4Segment | MediaKind::Aac | MediaKind::Vtt => Class::Segment,
             MediaKind::Mp4 | MediaKind::M4a => Class::Init,

@@ -11,7 +11,9 @@ mod send;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use quanta::Instant;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,7 +194,8 @@ async fn respond<R: Respond>(
         Err(_) => (io.moved() - moved).saturating_sub(head_len),
     };
     let body = (!plan.body.is_empty()).then_some(&plan.body);
-    let done = Completed { target: parsed.target, status: plan.status, bytes: body_sent, body, started };
+    let done =
+        Completed { target: parsed.target, status: plan.status, bytes: body_sent, body, started, class: plan.class };
     ctx.responder.completed(done);
     if let Err(error) = sent {
         let target = ctx.responder.log_target(parsed.target);

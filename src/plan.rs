@@ -21,6 +21,8 @@ pub struct ResponsePlan {
     /// Marks the response in flight for its stream until the driver drops it (after the
     /// body has been handed to the socket).
     pub guard: Option<crate::usage::ReadGuard>,
+    /// What was asked for, for the metrics (decided with the response, not re-parsed).
+    pub class: crate::metrics::Class,
 }
 
 /// A response body: bytes in RAM, or a range of an open file (sent with `sendfile` by the
@@ -127,6 +129,7 @@ mod tests {
             headers,
             body: Body::empty(),
             guard: None,
+            class: crate::metrics::Class::Other,
         };
         let map = plan.header_map();
         assert_eq!(map.len(), 3);

@@ -3,10 +3,10 @@
 //! [`Refusal`], why a driver could not accept a head; and [`finish`], the one place that writes
 //! the access line. Must not know files, HLS or sockets.
 
+use quanta::Instant;
 use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::plan::ResponsePlan;
 use crate::request::RequestHead;
@@ -44,6 +44,8 @@ pub struct Completed<'a> {
     pub body: Option<&'a crate::plan::Body>,
     /// When the driver had the whole head.
     pub started: Instant,
+    /// What was asked for (from the plan).
+    pub class: crate::metrics::Class,
 }
 
 /// Why a driver refused a request head before any responder saw it.

@@ -30,12 +30,15 @@ impl Settings {
         Settings { current: ArcSwap::from_pointee(Current::of(policy)) }
     }
 
-    /// A snapshot to hold for a whole request (across awaits).
+    /// A snapshot that owns its settings (for a task that keeps them for long).
     pub fn snapshot(&self) -> Arc<Current> {
         self.current.load_full()
     }
 
-    /// A short-lived look (no await while it is held).
+    /// The settings in force, held for one request (across its awaits): an arc-swap guard,
+    /// which touches no shared reference count unless this thread holds many at once — the
+    /// request path's read costs no atomic on a line other threads write. A swap meanwhile
+    /// leaves this version alive until the guard drops.
     pub fn peek(&self) -> arc_swap::Guard<Arc<Current>> {
         self.current.load()
     }

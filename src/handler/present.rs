@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use super::{Outcome, Part, RequestError};
 use crate::config::CorsConfig;
 use crate::headers::{self, ALLOWED, BYTES};
+use crate::metrics::Class;
 use crate::plan::{Body, ResponsePlan};
 use crate::range::ByteRange;
 use crate::request::Fields;
@@ -31,7 +32,14 @@ pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: 
 
 fn preflight(cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
     let headers = headers::preflight(cors, req_headers.get(ACCESS_CONTROL_REQUEST_HEADERS.as_str()));
-    ResponsePlan { status: StatusCode::NO_CONTENT, fixed: None, headers, body: Body::empty(), guard: None }
+    ResponsePlan {
+        status: StatusCode::NO_CONTENT,
+        fixed: None,
+        headers,
+        body: Body::empty(),
+        guard: None,
+        class: Class::Other,
+    }
 }
 
 /// A file response. The entry's fixed blocks carry CORS, validators and caching fields (and
@@ -67,7 +75,14 @@ fn file(entry: &FileEntry, part: Part, head_only: bool) -> ResponsePlan {
         }
     };
     let body = if head_only { Body::empty() } else { body };
-    ResponsePlan { status, fixed: Some(Arc::clone(fixed)), headers, body, guard: None }
+    ResponsePlan {
+        status,
+        fixed: Some(Arc::clone(fixed)),
+        headers,
+        body,
+        guard: None,
+        class: Class::of_kind(entry.kind),
+    }
 }
 
 /// `len` bytes from `offset`: a zero-copy slice of RAM bytes, or a file range.
@@ -116,7 +131,7 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
     let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
     let body = if head_only { Body::empty() } else { Body::Bytes(Bytes::from(text)) };
-    ResponsePlan { status, fixed: None, headers, body, guard: None }
+    ResponsePlan { status, fixed: None, headers, body, guard: None, class: Class::Other }
 }
 
 fn content_range(r: ByteRange, len: u64) -> HeaderValue {
