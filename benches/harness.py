@@ -151,6 +151,14 @@ class Floor(Server):
         wait_port(self.port)
 
 
+def machine(path):
+    """Cores, CPU model, kernel and the filesystem under `path`: decisions measured on one
+    machine kind may not hold on the next, so every table says which it came from."""
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    fs = subprocess.run(["df", "--output=fstype", path], capture_output=True, text=True).stdout.split()[-1:]
+    return f"{os.cpu_count()} cores ({model}), kernel {os.uname().release}, {fs[0] if fs else '?'} under the tree"
+
+
 def make_tree(root):
     for i in range(200):
         d = os.path.join(root, f"pl/s{i}")
@@ -376,6 +384,7 @@ def main():
     try:
         print(f"hls-origin vs nginx ({subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}),"
               f" {os.cpu_count()} CPUs, servers on CPU 0, wrk on CPU 1", file=sys.stderr)
+        print(f"machine: {machine(root)}", file=sys.stderr)
         print_table(throughput(root, work))
         freshness(root, work)
     finally:

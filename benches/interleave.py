@@ -80,6 +80,7 @@ def main():
             s.stop()
         shutil.rmtree(work, ignore_errors=True)
     base = names[0]
+    print(f"machine: {harness.machine(tempfile.gettempdir())}")
     print(f"{runs} interleaved {secs}s runs per server; CPU ratios per pair against {base}")
     print(f"{'server':<14}{'req/s':>10}{'CPU us/req':>12}{'ratio p25':>11}{'median':>8}{'p75':>8}")
     for n in names:

@@ -38,4 +38,7 @@ for p in servers.values(): p.kill()
 for k,v in res.items():
     print(k, "CPU s/GB median %.3f" % statistics.median(x[0] for x in v), "GB/s median %.2f" % statistics.median(x[1] for x in v))
 pairs = [f[0]/b[0] for b,f in zip(res["base"], res["final"])]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+print("machine:", harness.machine(root))
 print("final/base CPU per GB per pair: median %.3f, min %.3f, max %.3f" % (statistics.median(pairs), min(pairs), max(pairs)))

@@ -38,6 +38,8 @@ impl App {
     /// `anyhow::Error`, so `serve` can exit 78 for them and 1 for runtime failures.
     pub async fn start(config: Config) -> anyhow::Result<App> {
         process::raise_open_file_limit();
+        // The request clock calibrates on first use (milliseconds): here, not in a request.
+        let _ = quanta::Instant::now();
         let startup = &config.startup;
         let listeners = net::bind(&startup.listen, startup.backlog)
             .await
