@@ -1,4 +1,5 @@
-//! Process-level setup: the open-file limit and the shutdown signals. Must not touch HTTP.
+//! Process-level setup: the open-file limit and the shutdown signals (SIGHUP is `reload`'s).
+//! Must not touch HTTP.
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
@@ -31,19 +32,5 @@ pub async fn shutdown_signal() {
             tracing::warn!("cannot install signal handlers; stop with SIGKILL");
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Calls `on_hangup` for every SIGHUP (operators use it to force a rescan of the root).
-pub async fn on_hangup(on_hangup: impl Fn() + Send + 'static) {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::hangup()) {
-        Ok(mut hup) => {
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: rescanning the media root");
-                on_hangup();
-            }
-        }
-        Err(e) => tracing::warn!("cannot install a SIGHUP handler: {e}"),
     }
 }

@@ -205,26 +205,28 @@ async fn connections_over_the_per_ip_cap_are_closed_at_once_and_counted() {
 async fn two_thousand_simultaneous_connects_complete_within_200ms() {
     raise_fd_limit(2 * 2_000 + 512);
     let s = TestServer::start().await;
-    let addr = s.addr;
-    let connects: Vec<_> = (0..2_000)
-        .map(|_| {
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let stream = tokio::time::timeout(STEP, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
-                (started.elapsed(), stream)
-            })
-        })
-        .collect();
+    // Blocking connects from the thread that also runs the server: it cannot accept meanwhile,
+    // so all 2,000 wait in the listen queue, as a reconnect storm's do before the accept loop
+    // catches up. On loopback a connect returns once the kernel has queued the connection,
+    // in microseconds; a full queue drops the SYN and the client retransmits after a second.
+    // Each connect is timed around its own syscall, so the figure is the kernel's, not the
+    // test's scheduling.
     let mut slowest = Duration::ZERO;
-    let mut streams = Vec::with_capacity(connects.len());
-    for c in connects {
-        let (took, stream) = c.await.unwrap();
-        slowest = slowest.max(took);
+    let mut streams = Vec::with_capacity(2_000);
+    let started = Instant::now();
+    for i in 0..2_000 {
+        let at = Instant::now();
+        let stream = std::net::TcpStream::connect_timeout(&s.addr, Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("connect {i} not queued ({e}): the listen queue is full"));
         streams.push(stream);
+        slowest = slowest.max(at.elapsed());
     }
-    // A full listen queue drops SYNs, and the client retransmits after a second: any connect
-    // near 1 s means the queue overflowed.
-    assert!(slowest < Duration::from_millis(200), "slowest connect took {slowest:?}");
+    let all = started.elapsed();
+    eprintln!("2,000 connects queued in {all:?}, slowest {slowest:?}");
+    assert!(slowest < Duration::from_millis(200), "slowest connect took {slowest:?} (all 2,000 in {all:?})");
+    // And the server serves them all once it runs again.
+    drop(streams);
+    assert_eq!(s.get("/live_ts/index.m3u8").await.status, 200);
 }
 
 fn raise_fd_limit(want: u64) {
