@@ -152,6 +152,9 @@ pub struct HlsConfig {
     /// `max-age` of a playlist with `EXT-X-ENDLIST` but no `PLAYLIST-TYPE:VOD`: a stopped live
     /// stream that may restart on the same URL (`ended_max_age`, default 10s).
     pub ended_max_age: Duration,
+    /// Playlists are also kept gzip-compressed (once per version) for clients that accept it
+    /// (`compress`, default true).
+    pub compress: bool,
 }
 
 /// CORS response headers, precomputed.

@@ -32,7 +32,7 @@ use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::respond::{Completed, Refusal, Respond};
 use crate::secure_link::{self, Verdict};
 use crate::settings::{Current, Settings};
-use crate::store::{FileEntry, Lookup, Store};
+use crate::store::{Encoded, FileEntry, Lookup, Store};
 use crate::usage::ReadGuard;
 
 /// Answers media requests from the store. Holds only what a request reads.
@@ -58,6 +58,8 @@ pub enum Outcome {
     File {
         /// The file version selected.
         entry: Arc<FileEntry>,
+        /// Its gzip representation, when the client takes it (else identity).
+        gzip: Option<Arc<Encoded>>,
         /// Which part.
         part: Part,
         /// HEAD: the same headers, no body.
@@ -205,9 +207,12 @@ impl MediaHandler {
                 entry = signing::signed_playlist(&entry, link, parent, until, unix_now());
             }
         }
-        let part = select_part(&entry, req.headers)?;
+        // RFC 9110 §12.5.3: gzip for a client that accepts it; a Range request gets the identity
+        // (ranges are of the identity's bytes).
+        let gzip = entry.gzip.as_ref().filter(|_| wants_gzip(req.headers)).cloned();
+        let part = select_part(&entry, gzip.as_deref(), req.headers)?;
         let guard = entry.stream.begin_read();
-        Ok(Outcome::File { entry, part, head_only, guard })
+        Ok(Outcome::File { entry, gzip, part, head_only, guard })
     }
 
     /// Takes the request from its client's and its token's buckets (when limits are set).
@@ -285,9 +290,15 @@ fn check_limits(req: RequestHead<'_>) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// Whether the client takes gzip and asks for no range.
+fn wants_gzip(headers: Fields<'_>) -> bool {
+    headers.get("range").is_none() && headers.get("accept-encoding").is_some_and(crate::encoding::accepts_gzip)
+}
+
 /// Conditionals first (RFC 9110 §13.2.2), then Range (§14.2).
-fn select_part(entry: &FileEntry, headers: Fields<'_>) -> Result<Part, RequestError> {
-    let validators = Validators { etag: entry.etag.as_bytes(), modified_secs: entry.modified_secs };
+fn select_part(entry: &FileEntry, gzip: Option<&Encoded>, headers: Fields<'_>) -> Result<Part, RequestError> {
+    let etag = gzip.map_or(&entry.etag, |g| &g.etag);
+    let validators = Validators { etag: etag.as_bytes(), modified_secs: entry.modified_secs };
     let use_range = match conditional::evaluate(headers, validators) {
         Precondition::NotModified => return Ok(Part::NotModified),
         Precondition::Failed => return Err(RequestError::PreconditionFailed),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use http::header::{
     ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
 };
 use http::{HeaderMap, HeaderValue};
 
@@ -33,6 +33,8 @@ pub struct HeaderPolicy {
     pub ages: Ages,
     /// CORS headers sent with every file response, `None` when off.
     pub cors: Option<CorsConfig>,
+    /// Playlists are also kept gzip-compressed (`hls.compress`).
+    pub compress: bool,
 }
 
 impl HeaderPolicy {
@@ -41,6 +43,7 @@ impl HeaderPolicy {
         HeaderPolicy {
             ages: Ages { immutable: policy.http.immutable_max_age, ended: policy.hls.ended_max_age },
             cors: policy.http.cors.clone(),
+            compress: policy.hls.compress,
         }
     }
 }
@@ -86,6 +89,11 @@ pub fn cache_control(kind: MediaKind, playlist: Option<&PlaylistInfo>, ages: Age
     value.unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
 }
 
+/// `Vary: Accept-Encoding`.
+const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+/// `Content-Encoding: gzip`.
+pub const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+
 /// The per-version values a file response's fixed blocks are made of.
 pub struct VersionValues<'a> {
     /// CORS, when on.
@@ -100,6 +108,9 @@ pub struct VersionValues<'a> {
     pub content_type: &'a HeaderValue,
     /// `Content-Length` of the whole body.
     pub content_length: &'a HeaderValue,
+    /// How the representation varies: `Some` for a playlist kept in two encodings, with the
+    /// `Content-Encoding` of this one (`None` for identity).
+    pub encoding: Option<Option<&'a HeaderValue>>,
 }
 
 /// The blocks of one file version, in the order their fields are sent.
@@ -121,9 +132,17 @@ impl VersionValues<'_> {
         fields.push((ETAG, self.etag.clone()));
         fields.push((LAST_MODIFIED, self.last_modified.clone()));
         fields.push((CACHE_CONTROL, self.cache_control.clone()));
+        // RFC 9110 §12.5.5: every response of a resource negotiated on Accept-Encoding names it
+        // in Vary, 304s included (§15.4.5), so a cache keeps the encodings apart.
+        if self.encoding.is_some() {
+            fields.push((VARY, ACCEPT_ENCODING_VALUE));
+        }
         let validators = FixedHeaders::new(fields.clone());
         fields.push((ACCEPT_RANGES, BYTES));
         fields.push((CONTENT_TYPE, self.content_type.clone()));
+        if let Some(Some(encoding)) = self.encoding {
+            fields.push((CONTENT_ENCODING, encoding.clone()));
+        }
         fields.push((CONTENT_LENGTH, self.content_length.clone()));
         VersionBlocks { ok: Arc::new(FixedHeaders::new(fields)), validators: Arc::new(validators) }
     }
@@ -203,6 +222,7 @@ mod tests {
             cache_control: &v("public, max-age=1"),
             content_type: &v("video/mp2t"),
             content_length: &v("3"),
+            encoding: None,
         };
         let blocks = values.blocks();
         let names: Vec<&str> = blocks.ok.fields().iter().map(|(n, _)| n.as_str()).collect();

@@ -10,7 +10,7 @@
 //!   driver hands over, and every head-size limit), [`plan`] (the response plan drivers
 //!   render), [`usage`] (per-stream reads in flight, last read, last playlist update),
 //!   [`secure_link`] (nginx-compatible signed URLs), [`counter`] (per-thread counter shards),
-//!   [`metrics`] (what the request path counts).
+//!   [`metrics`] (what the request path counts), [`encoding`] (Accept-Encoding, gzip).
 //! - [`config`]: the TOML file, validated once into keys fixed at start and a per-request
 //!   [`config::Policy`]. [`headers`]: which header fields every response carries.
 //!   [`respond`]: the [`respond::Respond`] seam drivers call, refusals, the access line.
@@ -48,6 +48,7 @@ pub mod conditional;
 pub mod config;
 pub mod counter;
 pub mod demo;
+pub mod encoding;
 pub mod handler;
 pub mod headers;
 pub mod hyper_driver;

@@ -26,7 +26,7 @@ use crate::path::NormPath;
 use crate::usage::Usage;
 use cache::Cached;
 pub use cache::Validity;
-pub use entry::{Content, FileEntry, SignedMemo};
+pub use entry::{Content, Encoded, FileEntry, SignedMemo};
 use read::{Fill, Settle};
 use root::Root;
 pub use root::RootCheck;
@@ -179,7 +179,7 @@ impl Store {
                     Arc::clone(&evictions),
                 ),
                 validity: settings.validity,
-                generation: AtomicU64::new(0),
+                generation: AtomicU64::new(first_generation()),
                 writing: Mutex::new(HashMap::new()),
                 epoch: AtomicU64::new(0),
                 reads: AtomicU64::new(0),
@@ -336,6 +336,13 @@ impl Inner {
         let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         writing.get(key).is_some_and(|at| at.elapsed() < WRITING_GRACE)
     }
+}
+
+/// Where a store's generations start: the per-thread memo is keyed by path and generation, so
+/// two stores in one process (tests, or a future second root) must never share a generation.
+fn first_generation() -> u64 {
+    static STORES: AtomicU64 = AtomicU64::new(0);
+    STORES.fetch_add(1, Ordering::Relaxed) << 40
 }
 
 impl From<Cached> for Lookup {

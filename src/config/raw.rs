@@ -75,6 +75,7 @@ struct RawHttp {
 #[serde(deny_unknown_fields)]
 struct RawHls {
     ended_max_age: Option<String>,
+    compress: Option<bool>,
 }
 
 /// Builds errors that all name the same file.
@@ -108,6 +109,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         http: http(&errors, raw.http)?,
         hls: HlsConfig {
             ended_max_age: errors.duration("hls.ended_max_age", raw.hls.ended_max_age.as_deref(), "10s")?,
+            compress: raw.hls.compress.unwrap_or(true),
         },
         secure_link,
         retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
@@ -388,6 +390,7 @@ mod tests {
             "cors_allow_origin",
             "cors_max_age",
             "ended_max_age",
+            "compress",
             "backlog",
             "min_send_rate",
         ] {

@@ -17,12 +17,17 @@ use crate::metrics::Class;
 use crate::plan::{Body, ResponsePlan};
 use crate::range::ByteRange;
 use crate::request::Fields;
-use crate::store::{Content, FileEntry};
+use crate::store::{Content, Encoded, FileEntry};
 
 pub(super) fn outcome(outcome: Outcome, cors: Option<&CorsConfig>, req_headers: Fields<'_>) -> ResponsePlan {
     match outcome {
         Outcome::Preflight => preflight(cors, req_headers),
-        Outcome::File { entry, part, head_only, guard } => {
+        Outcome::File { entry, gzip: Some(gz), part, head_only, guard } => {
+            let mut plan = encoded(&entry, &gz, part, head_only);
+            plan.guard = Some(guard);
+            plan
+        }
+        Outcome::File { entry, gzip: None, part, head_only, guard } => {
             let mut plan = file(&entry, part, head_only);
             plan.guard = Some(guard);
             plan
@@ -83,6 +88,17 @@ fn file(entry: &FileEntry, part: Part, head_only: bool) -> ResponsePlan {
         guard: None,
         class: Class::of_kind(entry.kind),
     }
+}
+
+/// The gzip representation: whole, or 304 (a Range request never selects it).
+fn encoded(entry: &FileEntry, gz: &Encoded, part: Part, head_only: bool) -> ResponsePlan {
+    let (status, fixed, body) = match part {
+        Part::NotModified => (StatusCode::NOT_MODIFIED, &gz.validators_head, Body::empty()),
+        _ => (StatusCode::OK, &gz.ok_head, Body::Bytes(gz.bytes.clone())),
+    };
+    let body = if head_only { Body::empty() } else { body };
+    let class = Class::of_kind(entry.kind);
+    ResponsePlan { status, fixed: Some(Arc::clone(fixed)), headers: HeaderMap::new(), body, guard: None, class }
 }
 
 /// `len` bytes from `offset`: a zero-copy slice of RAM bytes, or a file range.

@@ -66,7 +66,7 @@ const ENTRY_OVERHEAD: u64 = 1024;
 fn weigh(key: &str, value: &Cached) -> u32 {
     let content = match value {
         // A disk entry holds a descriptor and headers, not the file's bytes.
-        Cached::File(f) => f.ram().map_or(0, |b| b.len() as u64),
+        Cached::File(f) => f.ram().map_or(0, |b| b.len() as u64) + f.gzip.as_ref().map_or(0, |g| g.bytes.len() as u64),
         Cached::Missing => 0,
     };
     u32::try_from(content + key.len() as u64 + ENTRY_OVERHEAD).unwrap_or(u32::MAX)

@@ -59,6 +59,9 @@ pub struct FileEntry {
     /// CORS, validators and caching fields: all of a 304 (RFC 9110 §15.4.5), the start of a
     /// 206.
     pub validators_head: Arc<FixedHeaders>,
+    /// The gzip-compressed representation, for a playlist in RAM when `hls.compress` is on and
+    /// compression makes it smaller.
+    pub gzip: Option<Arc<Encoded>>,
     /// The last signed variant of this playlist version (see `handler::signing`).
     pub(super) signed: Mutex<Option<SignedMemo>>,
     /// Its stream directory's usage record (a response marks it without a map lookup).
@@ -68,6 +71,72 @@ pub struct FileEntry {
     /// Set when the cache lets go of this version (replaced, invalidated, evicted, expired):
     /// the per-thread memo never serves it after that.
     pub(super) retired: AtomicBool,
+}
+
+/// Another representation of the same version (RFC 9110 §3.2): its bytes, its own strong
+/// ETag, and its header blocks.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The encoded bytes.
+    pub bytes: Bytes,
+    /// Its ETag (distinct from the identity's: RFC 9110 §8.8.3).
+    pub etag: HeaderValue,
+    /// Every field of a 200.
+    pub ok_head: Arc<FixedHeaders>,
+    /// All of a 304.
+    pub validators_head: Arc<FixedHeaders>,
+}
+
+/// The values a version's representations share: what [`blocks`] needs besides the body.
+struct Shared<'a> {
+    cors: Option<&'a CorsConfig>,
+    last_modified: &'a HeaderValue,
+    cache_control: &'a HeaderValue,
+    content_type: &'a HeaderValue,
+}
+
+/// Where a version's gzip representation comes from.
+enum Gzip<'a> {
+    /// Compress these bytes (kept only if smaller).
+    Compress(&'a [u8]),
+    /// Already made for the same bytes (a revalidation that found nothing changed).
+    Known(Arc<Encoded>),
+}
+
+/// The identity blocks of a version with `etag` and, when it has one, its gzip representation.
+fn representations(
+    shared: &Shared<'_>,
+    etag: &HeaderValue,
+    len: u64,
+    gzip: Option<Gzip<'_>>,
+) -> (crate::headers::VersionBlocks, Option<Arc<Encoded>>) {
+    let blocks = |etag: &HeaderValue, len: u64, encoding| {
+        VersionValues {
+            cors: shared.cors,
+            etag,
+            last_modified: shared.last_modified,
+            cache_control: shared.cache_control,
+            content_type: shared.content_type,
+            content_length: &HeaderValue::from(len),
+            encoding,
+        }
+        .blocks()
+    };
+    let bytes = match gzip {
+        None => return (blocks(etag, len, None), None),
+        Some(Gzip::Known(encoded)) => return (blocks(etag, len, Some(None)), Some(encoded)),
+        Some(Gzip::Compress(raw)) => match crate::encoding::gzip(raw) {
+            Some(packed) => Bytes::from(packed),
+            None => return (blocks(etag, len, None), None),
+        },
+    };
+    // The identity ETag with `-gz` before the closing quote: still strong, never equal.
+    let text = etag.to_str().unwrap_or("\"\"").trim_end_matches('"');
+    let gz_etag = HeaderValue::from_str(&format!("{text}-gz\"")).unwrap_or_else(|_| etag.clone());
+    let gzip_value = crate::headers::GZIP;
+    let gz = blocks(&gz_etag, bytes.len() as u64, Some(Some(&gzip_value)));
+    let encoded = Encoded { bytes, etag: gz_etag, ok_head: gz.ok, validators_head: gz.validators };
+    (blocks(etag, len, Some(None)), Some(Arc::new(encoded)))
 }
 
 /// A memoised signed variant of a playlist version.
@@ -98,18 +167,17 @@ impl FileEntry {
         let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
         let etag =
             HeaderValue::from_str(&format!("\"{hash:016x}-{:x}\"", bytes.len())).unwrap_or_else(|_| self.etag.clone());
-        let content_length = HeaderValue::from(bytes.len());
-        let values = VersionValues {
+        let shared = Shared {
             cors: self.cors.as_ref(),
-            etag: &etag,
             last_modified: &self.last_modified,
             cache_control: &cache_control,
             content_type: &self.content_type,
-            content_length: &content_length,
         };
-        let blocks = values.blocks();
+        let gzip_of = self.gzip.is_some().then_some(Gzip::Compress(&bytes[..]));
+        let (blocks, gzip) = representations(&shared, &etag, bytes.len() as u64, gzip_of);
         FileEntry {
             etag,
+            gzip,
             cors: self.cors.clone(),
             ok_head: blocks.ok,
             validators_head: blocks.validators,
@@ -155,12 +223,21 @@ impl FileEntry {
     }
 }
 
-/// Builds the entry for freshly read bytes; all per-version formatting happens here.
-pub(super) fn entry_for(bytes: Bytes, kind: MediaKind, meta: &std::fs::Metadata, policy: &HeaderPolicy) -> FileEntry {
+/// Builds the entry for freshly read bytes; all per-version formatting happens here. When
+/// `previous` (the last version of the same path) has the same bytes, its compressed
+/// representation is reused: a revalidation that finds nothing changed compresses nothing.
+pub(super) fn entry_for(
+    bytes: Bytes,
+    kind: MediaKind,
+    meta: &std::fs::Metadata,
+    policy: &HeaderPolicy,
+    previous: Option<&FileEntry>,
+) -> FileEntry {
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
     let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
     let len = bytes.len() as u64;
-    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, policy)
+    let known = previous.filter(|p| p.etag.as_bytes() == etag.as_bytes()).and_then(|p| p.gzip.clone());
+    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, (policy, known))
 }
 
 /// Builds the entry for a file left on disk: validators from its metadata.
@@ -172,7 +249,7 @@ pub(super) fn disk_entry(
 ) -> FileEntry {
     let (ino, mtime_ns) = stamp(meta);
     let etag = format!("\"{ino:x}-{mtime_ns:x}-{:x}\"", meta.len());
-    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, policy)
+    finish_entry(Content::Disk(Arc::new(file)), meta.len(), etag, (kind, None), meta, (policy, None))
 }
 
 fn stamp(meta: &std::fs::Metadata) -> (u64, i128) {
@@ -186,7 +263,7 @@ fn finish_entry(
     etag: String,
     (kind, playlist): (MediaKind, Option<PlaylistInfo>),
     meta: &std::fs::Metadata,
-    policy: &HeaderPolicy,
+    (policy, known): (&HeaderPolicy, Option<Arc<Encoded>>),
 ) -> FileEntry {
     let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
     let modified_secs = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -195,18 +272,21 @@ fn finish_entry(
     let (etag, last_modified) = (header(etag), header(httpdate::fmt_http_date(modified)));
     let content_type = HeaderValue::from_static(kind.content_type());
     let cache_control = crate::headers::cache_control(kind, playlist.as_ref(), policy.ages);
-    let content_length = HeaderValue::from(len);
-    let values = VersionValues {
+    let shared = Shared {
         cors: policy.cors.as_ref(),
-        etag: &etag,
         last_modified: &last_modified,
         cache_control: &cache_control,
         content_type: &content_type,
-        content_length: &content_length,
     };
-    let blocks = values.blocks();
+    let gzip = match (&content, known) {
+        (_, Some(known)) => Some(Gzip::Known(known)),
+        (Content::Ram(bytes), None) if kind.is_playlist() && policy.compress => Some(Gzip::Compress(&bytes[..])),
+        _ => None,
+    };
+    let (blocks, gzip) = representations(&shared, &etag, len, gzip);
     FileEntry {
         etag,
+        gzip,
         modified_secs,
         last_modified,
         content_type,
@@ -224,5 +304,34 @@ fn finish_entry(
         kind,
         content,
         len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headers::Ages;
+    use std::time::Duration;
+
+    #[test]
+    fn a_playlist_is_compressed_once_per_version_and_names_vary() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        let ages = Ages { immutable: Duration::from_secs(60), ended: Duration::from_secs(10) };
+        let policy = HeaderPolicy { ages, cors: None, compress: true };
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n".to_string() + &"#EXTINF:4.0,\nsegment.ts\n".repeat(20);
+        let first = entry_for(Bytes::from(text.clone()), MediaKind::Playlist, &meta, &policy, None);
+        let gz = first.gzip.clone().unwrap();
+        assert!(gz.etag.to_str().unwrap().ends_with("-gz\""));
+        assert!(first.ok_head.wire().windows(5).any(|w| w == b"vary:"));
+        let same = entry_for(Bytes::from(text.clone()), MediaKind::Playlist, &meta, &policy, Some(&first));
+        assert!(Arc::ptr_eq(&gz, same.gzip.as_ref().unwrap()), "the same bytes reuse the compression");
+        assert!(same.ok_head.wire().windows(5).any(|w| w == b"vary:"));
+        let changed =
+            entry_for(Bytes::from(text + "#EXT-X-ENDLIST\n"), MediaKind::Playlist, &meta, &policy, Some(&first));
+        assert!(!Arc::ptr_eq(&gz, changed.gzip.as_ref().unwrap()));
+        let off = HeaderPolicy { compress: false, ..policy };
+        let plain = entry_for(Bytes::from_static(b"#EXTM3U\n"), MediaKind::Playlist, &meta, &off, None);
+        assert!(plain.gzip.is_none() && !plain.ok_head.wire().windows(5).any(|w| w == b"vary:"));
     }
 }

@@ -33,6 +33,11 @@ impl LastGood {
         map.insert(key.into(), Arc::clone(entry));
     }
 
+    /// The version kept for `key`, if any.
+    pub(super) fn get(&self, key: &str) -> Option<Arc<FileEntry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
     /// A change event (or a rescan) makes what was kept for `key` unsafe to serve.
     pub(super) fn forget(&self, key: &str) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(key);

@@ -106,7 +106,10 @@ pub(super) fn lookup_blocking(inner: &Inner, rel: &str, settle: Settle, fill: Fi
             };
         }
         if whole {
-            return Ok(found(inner, rel, entry_for(bytes, kind, &after, &inner.policy.load())));
+            // A revalidation that finds the same bytes reuses the last version's compression.
+            let previous = kind.is_playlist().then(|| inner.last_good.get(&format!("/{rel}"))).flatten();
+            let entry = entry_for(bytes, kind, &after, &inner.policy.load(), previous.as_deref());
+            return Ok(found(inner, rel, entry));
         }
         std::thread::sleep(QUIET);
     }

@@ -121,3 +121,46 @@ async fn head_has_the_get_headers_and_no_body() {
         }
     }
 }
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn playlists_are_gzipped_for_clients_that_accept_it_with_their_own_etag() {
+    let s = TestServer::start().await;
+    let get = |extra: &str| format!("GET /vod_ts/index.m3u8 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{extra}\r\n");
+    let plain = s.send(&get("")).await;
+    let packed = s.send(&get("Accept-Encoding: br, gzip;q=0.8\r\n")).await;
+    assert_eq!((plain.status, packed.status), (200, 200));
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    assert_eq!(plain.header("content-encoding"), None);
+    for r in [&plain, &packed] {
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{:?}", r.headers);
+    }
+    assert!(packed.body.len() < plain.body.len());
+    assert_eq!(gunzip(&packed.body), plain.body, "gzip round-trips to the identity bytes");
+    let (plain_tag, packed_tag) = (plain.header("etag").unwrap(), packed.header("etag").unwrap());
+    assert_ne!(plain_tag, packed_tag);
+    assert_eq!(packed.header("content-length").unwrap(), packed.body.len().to_string());
+    // Revalidation of the gzip representation: 304 with Vary; the identity ETag does not match it.
+    let again = s.send(&get(&format!("Accept-Encoding: gzip\r\nIf-None-Match: {packed_tag}\r\n"))).await;
+    assert_eq!((again.status, again.header("vary")), (304, Some("Accept-Encoding")));
+    let crossed = s.send(&get(&format!("Accept-Encoding: gzip\r\nIf-None-Match: {plain_tag}\r\n"))).await;
+    assert_eq!(crossed.status, 200);
+    // A range is of the identity; gzip;q=0 refuses it; segments are never compressed.
+    let ranged = s.send(&get("Accept-Encoding: gzip\r\nRange: bytes=0-9\r\n")).await;
+    assert_eq!((ranged.status, ranged.header("content-encoding")), (206, None));
+    assert_eq!(ranged.body, plain.body[..10]);
+    let refused = s.send(&get("Accept-Encoding: gzip;q=0, *\r\n")).await;
+    assert_eq!(refused.header("content-encoding"), None);
+    let seg =
+        s.send("GET /vod_ts/seg0.ts HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n").await;
+    assert_eq!((seg.header("content-encoding"), seg.header("vary")), (None, None));
+
+    let off = TestServer::start_with("[hls]\ncompress = false\n").await;
+    let r = off.send(&get("Accept-Encoding: gzip\r\n")).await;
+    assert_eq!((r.header("content-encoding"), r.header("vary")), (None, None));
+}

@@ -167,3 +167,18 @@ async fn a_signed_playlist_is_cacheable_no_longer_than_its_children_are_valid() 
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control"), Some("public, max-age=2"));
 }
+
+#[tokio::test]
+async fn a_signed_playlist_is_compressed_as_signed() {
+    let s = signed_server("md5").await;
+    let link = sign(&s, "/secure/vod_ts/index.m3u8", 3600, now());
+    let plain = s.get(&link).await;
+    let raw = format!("GET {link} HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
+    let packed = s.send(&raw).await;
+    assert_eq!((plain.status, packed.status), (200, 200));
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed.body[..]), &mut text).unwrap();
+    assert_eq!(text, plain.text(), "the gzip body is the signed variant, children signed");
+    assert!(child_uris(&text).iter().all(|u| u.contains("md5=")), "{text}");
+}
