@@ -137,8 +137,7 @@ async fn respond<R: Respond>(
     // hyper sends the body after this returns: counted as planned (a broken connection gets
     // its own cut-short line).
     let body = (!plan.body.is_empty()).then_some(&plan.body);
-    let done =
-        Completed { target: raw_target, status: plan.status, bytes: plan.body.len(), body, started, class: plan.class };
+    let done = Completed { status: plan.status, bytes: plan.body.len(), body, started, class: plan.class };
     responder.completed(done);
     if responder.logs_access() {
         let target = responder.log_target(raw_target);

@@ -194,8 +194,7 @@ async fn respond<R: Respond>(
         Err(_) => (io.moved() - moved).saturating_sub(head_len),
     };
     let body = (!plan.body.is_empty()).then_some(&plan.body);
-    let done =
-        Completed { target: parsed.target, status: plan.status, bytes: body_sent, body, started, class: plan.class };
+    let done = Completed { status: plan.status, bytes: body_sent, body, started, class: plan.class };
     ctx.responder.completed(done);
     if let Err(error) = sent {
         let target = ctx.responder.log_target(parsed.target);

@@ -34,8 +34,6 @@ pub trait Respond: Send + Sync + 'static {
 
 /// A response a driver finished with, as [`Respond::completed`] sees it.
 pub struct Completed<'a> {
-    /// The request target (path and query) as received.
-    pub target: &'a str,
     /// The status sent.
     pub status: http::StatusCode,
     /// Body bytes sent.

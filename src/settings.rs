@@ -30,11 +30,6 @@ impl Settings {
         Settings { current: ArcSwap::from_pointee(Current::of(policy)) }
     }
 
-    /// A snapshot that owns its settings (for a task that keeps them for long).
-    pub fn snapshot(&self) -> Arc<Current> {
-        self.current.load_full()
-    }
-
     /// The settings in force, held for one request (across its awaits): an arc-swap guard,
     /// which touches no shared reference count unless this thread holds many at once — the
     /// request path's read costs no atomic on a line other threads write. A swap meanwhile

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
+#[path = "shared/logged.rs"]
+mod logged;
+use logged::Logged;
+
 const BIN: &str = env!("CARGO_BIN_EXE_hls-origin");
 const STEP: Duration = Duration::from_secs(20);
 
@@ -342,67 +346,6 @@ async fn a_demo_that_cannot_bind_leaves_no_directory_behind() {
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
-/// A server whose every stderr line is kept for the test to look through.
-struct Logged {
-    child: Child,
-    addr: String,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Logged {
-    async fn start(mut cmd: Command) -> Logged {
-        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
-        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                let _ = tx.send(line);
-            }
-        });
-        let mut logged = Logged { child, addr: String::new(), lines, seen: Vec::new() };
-        let line = logged.wait_for("listening on").await;
-        logged.addr = line.split("listening on ").nth(1).unwrap().trim().to_string();
-        logged
-    }
-
-    /// The first line (seen before or arriving within `STEP`) that contains `needle`.
-    async fn wait_for(&mut self, needle: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        loop {
-            let line = tokio::time::timeout(STEP, self.lines.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no log line with {needle:?}; seen: {:#?}", self.seen))
-                .expect("server still running");
-            self.seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// The first line arriving from now on (within `STEP`) that contains `needle`.
-    async fn wait_for_new(&mut self, needle: &str) -> String {
-        let before = self.seen.len();
-        loop {
-            if let Some(line) = self.seen[before..].iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            let line = tokio::time::timeout(STEP, self.lines.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no new log line with {needle:?}; seen: {:#?}", self.seen))
-                .expect("server still running");
-            self.seen.push(line);
-        }
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.seen.iter().filter(|l| l.contains(needle)).count()
-    }
-}
-
 #[tokio::test]
 async fn every_refusal_and_cut_says_why_and_no_token_is_logged() {
     logs_say_why("native").await;
@@ -433,7 +376,7 @@ async fn logs_say_why(driver: &str) {
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN, "serve", "--config", cfg.to_str().unwrap()]);
     cmd.env("RUST_LOG", "info");
-    let mut s = Logged::start(cmd).await;
+    let mut s = Logged::start(cmd, 1).await;
     // A signed link: 200, and the access line carries neither the token nor the expiry.
     let out = run(&["sign", "--config", cfg.to_str().unwrap(), "/secure/s.m3u8"]).await;
     let link = String::from_utf8(out.stdout).unwrap().trim().to_string();

@@ -4,12 +4,18 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+#[path = "shared/fds.rs"]
+mod fds;
+#[path = "shared/logged.rs"]
+mod logged;
+use fds::raise_fd_limit;
+use logged::Logged;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hls-origin");
 const STEP: Duration = Duration::from_secs(20);
@@ -31,60 +37,9 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
-/// The binary with every stderr line kept; `addrs` are the `listening on` addresses in order
-/// (public first, then admin).
-struct Server {
-    child: Child,
-    addrs: Vec<String>,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    async fn start(mut cmd: Command, listeners: usize) -> Server {
-        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
-        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server { child, addrs: Vec::new(), lines, seen: Vec::new() };
-        while server.addrs.len() < listeners {
-            let line = server.wait_for_new("listening on").await;
-            server.addrs.push(line.split("listening on ").nth(1).unwrap().trim().to_string());
-        }
-        server
-    }
-
-    /// The first line arriving from now on (within `STEP`) that contains `needle`.
-    async fn wait_for_new(&mut self, needle: &str) -> String {
-        let before = self.seen.len();
-        loop {
-            if let Some(line) = self.seen[before..].iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            let line = tokio::time::timeout(STEP, self.lines.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no new log line with {needle:?}; seen: {:#?}", self.seen))
-                .expect("server still running");
-            self.seen.push(line);
-        }
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.seen.iter().filter(|l| l.contains(needle)).count()
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap()
-    }
+fn signal(server: &Logged, sig: &str) {
+    let pid = server.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
 }
 
 fn serve(cfg: &Path) -> Command {
@@ -159,7 +114,7 @@ async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on
     };
     let cfg = write_config(dir.path(), &secure("one"));
     let old_link = sign(&cfg, "/live/index.m3u8").await;
-    let mut server = Server::start(serve(&cfg), 2).await;
+    let mut server = Logged::start(serve(&cfg), 2).await;
     let (public, admin) = (server.addrs[0].clone(), server.addrs[1].clone());
     let mut conn = Client::open(&public).await;
     let (status, answer) = conn.get(&old_link).await;
@@ -173,7 +128,7 @@ async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on
     let text = text.replace("access_log = false", "access_log = false\nidle_timeout = \"30s\"");
     std::fs::write(&cfg, &text).unwrap();
     let new_link = sign(&cfg, "/live/index.m3u8").await;
-    server.signal("-HUP");
+    signal(&server, "-HUP");
     server.wait_for_new("config reloaded").await;
     assert!(server.count("`server.idle_timeout` changed") == 1, "{:#?}", server.seen);
     assert_eq!(conn.get(&old_link).await.0, 403, "the old secret no longer signs");
@@ -182,14 +137,14 @@ async fn sighup_swaps_secrets_under_a_keep_alive_connection_and_keeps_serving_on
     assert!(answer.contains("access-control-allow-origin: https://b.example"), "{answer}");
 
     std::fs::write(&cfg, format!("{text}\n[cache]\nmemory_budgett = \"1GiB\"\n")).unwrap();
-    server.signal("-HUP");
+    signal(&server, "-HUP");
     let refused = server.wait_for_new("config reload refused").await;
     assert!(refused.contains("cache.memory_budgett"), "{refused}");
     assert_eq!(conn.get(&new_link).await.0, 200, "the running config is kept");
     assert_eq!(conn.get(&old_link).await.0, 403);
     assert_eq!(metric(&admin, "hls_origin_config_reload_failures_total").await, 1.0);
     assert_eq!(metric(&admin, "hls_origin_config_reloads_total").await, 1.0);
-    server.signal("-TERM");
+    signal(&server, "-TERM");
     let status = tokio::time::timeout(STEP, server.child.wait()).await.unwrap().unwrap();
     assert!(status.success());
 }
@@ -205,7 +160,7 @@ async fn systemd_hears_ready_reloading_stopping_and_watchdog_pings() {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" serve --config \"$1\"", BIN]).arg(&cfg);
     cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "400000");
-    let mut server = Server::start(cmd, 1).await;
+    let mut server = Logged::start(cmd, 1).await;
     let mut heard = Vec::new();
     let expect = async |what: &str, heard: &mut Vec<String>| {
         let deadline = Instant::now() + STEP;
@@ -226,11 +181,11 @@ async fn systemd_hears_ready_reloading_stopping_and_watchdog_pings() {
     let ready = expect("READY=1", &mut heard).await;
     assert!(ready.contains("STATUS="), "{ready}");
     expect("WATCHDOG=1", &mut heard).await;
-    server.signal("-HUP");
+    signal(&server, "-HUP");
     let reloading = expect("RELOADING=1", &mut heard).await;
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
     expect("READY=1", &mut heard).await;
-    server.signal("-TERM");
+    signal(&server, "-TERM");
     expect("STOPPING=1", &mut heard).await;
     let status = tokio::time::timeout(STEP, server.child.wait()).await.unwrap().unwrap();
     assert!(status.success());
@@ -258,7 +213,7 @@ async fn out_of_descriptors_it_keeps_serving_cached_playlists_without_spinning_a
     let cfg = write_config(dir.path(), "header_read_timeout = \"60s\"\nidle_timeout = \"120s\"\n");
     let mut cmd = Command::new("prlimit");
     cmd.args(["--nofile=256:256", BIN, "serve", "--config"]).arg(&cfg);
-    let mut server = Server::start(cmd, 1).await;
+    let mut server = Logged::start(cmd, 1).await;
     let addr = server.addrs[0].clone();
     let mut viewer = Client::open(&addr).await;
     assert_eq!(viewer.get("/live/index.m3u8").await.0, 200);
@@ -270,13 +225,13 @@ async fn out_of_descriptors_it_keeps_serving_cached_playlists_without_spinning_a
     server.wait_for_new("accept failing").await;
     // For two seconds — four times manifest_validity, so every revalidation needs an open()
     // that fails — the viewer keeps polling its playlist.
-    let (cpu_before, started) = (cpu_seconds(server.pid()), Instant::now());
+    let (cpu_before, started) = (cpu_seconds(server.child.id().unwrap()), Instant::now());
     while started.elapsed() < Duration::from_secs(2) {
         let (status, text) = viewer.get("/live/index.m3u8").await;
         assert_eq!(status, 200, "{text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cpu = (cpu_seconds(server.pid()) - cpu_before) / started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(server.child.id().unwrap()) - cpu_before) / started.elapsed().as_secs_f64();
     assert!(cpu < 0.25, "the server used {:.0}% of a CPU while out of descriptors", cpu * 100.0);
     let (status, text) = viewer.get("/live/seg0.ts").await;
     assert_eq!(status, 503, "nothing cached and no descriptor: 503, never 500: {text}");
@@ -304,10 +259,10 @@ async fn memory_returns_after_ten_thousand_keep_alive_connections_close() {
     raise_fd_limit(CONNS as u64 + 1024);
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "[admin]\nlisten = \"127.0.0.1:0\"\n");
-    let server = Server::start(serve(&cfg), 2).await;
+    let server = Logged::start(serve(&cfg), 2).await;
     let (addr, admin) = (server.addrs[0].clone(), server.addrs[1].clone());
     assert_eq!(Client::open(&addr).await.get("/live/index.m3u8").await.0, 200);
-    let before = rss_kib(server.pid());
+    let before = rss_kib(server.child.id().unwrap());
     let mut conns = Vec::with_capacity(CONNS);
     for batch in 0..CONNS / 500 {
         let opened: Vec<_> = (0..500)
@@ -324,7 +279,7 @@ async fn memory_returns_after_ten_thousand_keep_alive_connections_close() {
             conns.push(c.await.unwrap_or_else(|e| panic!("batch {batch}: {e}")));
         }
     }
-    let peak = rss_kib(server.pid());
+    let peak = rss_kib(server.child.id().unwrap());
     drop(conns);
     let deadline = Instant::now() + Duration::from_secs(60);
     while metric(&admin, "hls_origin_connections_open").await > 0.0 {
@@ -332,21 +287,11 @@ async fn memory_returns_after_ten_thousand_keep_alive_connections_close() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Freed memory goes back within a housekeeping tick or two (every 2 s).
-    let mut after = rss_kib(server.pid());
+    let mut after = rss_kib(server.child.id().unwrap());
     while after > before + 20 * 1024 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        after = rss_kib(server.pid());
+        after = rss_kib(server.child.id().unwrap());
     }
     eprintln!("RSS: before {before} KiB, peak with {CONNS} connections {peak} KiB, after {after} KiB");
     assert!(after <= before + 20 * 1024, "RSS before {before} KiB, peak {peak} KiB, after {after} KiB");
-}
-
-fn raise_fd_limit(want: u64) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    if soft < want {
-        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).unwrap();
-    }
-    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    assert!(soft >= want, "need {want} descriptors, the hard limit allows {soft}");
 }

@@ -5,6 +5,9 @@
 
 // The test server and a raw HTTP/1.1 client.
 mod support;
+// The open-file limit, for tests that hold thousands of sockets.
+#[path = "../shared/fds.rs"]
+mod fds;
 
 // If-None-Match, If-Modified-Since, If-Match, If-Range: RFC 9110 §13.
 mod conditional;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::fds::raise_fd_limit;
 use crate::support::{Conn, TestServer, STEP};
 
 const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
@@ -227,16 +228,6 @@ async fn two_thousand_simultaneous_connects_complete_within_200ms() {
     // And the server serves them all once it runs again.
     drop(streams);
     assert_eq!(s.get("/live_ts/index.m3u8").await.status, 200);
-}
-
-fn raise_fd_limit(want: u64) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    if soft < want {
-        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).unwrap();
-    }
-    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    assert!(soft >= want, "need {want} descriptors, the hard limit allows {soft}");
 }
 
 #[tokio::test]
