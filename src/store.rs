@@ -262,9 +262,6 @@ impl Store {
         self.inner.lookups.add(MISS, 1);
         match self.inner.cache.try_get_with_by_ref(key, load).await {
             Ok(cached) => {
-                if let Cached::File(entry) = &cached {
-                    self.inner.last_good.keep(key, entry);
-                }
                 // moka applies evictions lazily; after a large fill, apply them now so the
                 // bytes held never run far past the budget.
                 if matches!(&cached, Cached::File(f) if f.ram().is_some_and(|b| b.len() >= LARGE_FILL_BYTES)) {
@@ -367,8 +364,12 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
     }
     inner.reads.fetch_add(1, Ordering::Relaxed);
     if let Lookup::Found(entry) = &result {
-        if !entry.kind.is_playlist() {
-            inner.rewrites.read(&format!("/{rel}"), entry);
+        // Once per read, not once per request that shared it.
+        let key = format!("/{rel}");
+        if entry.kind.is_playlist() {
+            inner.last_good.keep(&key, entry);
+        } else {
+            inner.rewrites.read(&key, entry);
         }
     }
     into_cached(result)
