@@ -36,16 +36,22 @@ fn hits(c: &mut Criterion) {
     let fields = Fields::Map(&headers);
     for (name, path) in [("playlist_hit", "/index.m3u8"), ("segment_hit", "/seg.ts")] {
         let target = Target::origin_form(path).unwrap();
-        let head = RequestHead { remote: None, method: &get, target, headers: fields };
+        let head = RequestHead { remote: None, method: &get, target, headers: fields, stop: None };
         rt.block_on(state.handler.respond(head));
         c.bench_function(name, |b| b.to_async(&rt).iter(|| async { black_box(state.handler.respond(head).await) }));
     }
     let target = Target::origin_form("/index.m3u8").unwrap();
-    let plan = rt.block_on(state.handler.respond(RequestHead { remote: None, method: &get, target, headers: fields }));
+    let plan = rt.block_on(state.handler.respond(RequestHead {
+        remote: None,
+        method: &get,
+        target,
+        headers: fields,
+        stop: None,
+    }));
     let etag = plan.header_map()["etag"].clone();
     let mut conditional = headers.clone();
     conditional.insert("if-none-match", etag);
-    let head = RequestHead { remote: None, method: &get, target, headers: Fields::Map(&conditional) };
+    let head = RequestHead { remote: None, method: &get, target, headers: Fields::Map(&conditional), stop: None };
     c.bench_function("playlist_304", |b| {
         b.to_async(&rt).iter(|| async { black_box(state.handler.respond(head).await) })
     });
@@ -61,7 +67,7 @@ fn hits(c: &mut Criterion) {
                 let Head::Request(p) = head::parse(black_box(raw), &mut slots) else { unreachable!() };
                 let mut uri = None;
                 let target = head::target(p.target, &mut uri).unwrap();
-                let req = RequestHead { remote: None, method: &p.method, target, headers: p.fields() };
+                let req = RequestHead { remote: None, method: &p.method, target, headers: p.fields(), stop: None };
                 let plan = state.handler.respond(req).await;
                 out.clear();
                 head::render((&plan).into(), b"Sat, 21 Nov 2026 08:00:00 GMT", Connection::KeepAlive, &mut out);

@@ -4,6 +4,7 @@
 //! public listener — through the same accept loop and the hyper driver. Must not touch media.
 
 mod exposition;
+mod hls;
 
 use std::sync::Arc;
 

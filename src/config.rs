@@ -4,12 +4,14 @@
 //! ([`Policy`], shared behind one `Arc` so a reload can swap it whole). Owns every default; must
 //! not read media files.
 
+mod hls;
 mod limits;
 mod raw;
 mod retention;
 mod secure;
 pub mod units;
 
+pub use hls::HlsConfig;
 pub use limits::LimitsConfig;
 pub use retention::RetentionConfig;
 pub use secure::RequiredHeader;
@@ -146,17 +148,6 @@ pub struct HttpConfig {
     pub cors: Option<CorsConfig>,
 }
 
-/// `[hls]`: live-HLS behaviour.
-#[derive(Debug, Clone)]
-pub struct HlsConfig {
-    /// `max-age` of a playlist with `EXT-X-ENDLIST` but no `PLAYLIST-TYPE:VOD`: a stopped live
-    /// stream that may restart on the same URL (`ended_max_age`, default 10s).
-    pub ended_max_age: Duration,
-    /// Playlists are also kept gzip-compressed (once per version) for clients that accept it
-    /// (`compress`, default true).
-    pub compress: bool,
-}
-
 /// CORS response headers, precomputed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorsConfig {
@@ -164,6 +155,9 @@ pub struct CorsConfig {
     pub allow_origin: HeaderValue,
     /// `Access-Control-Max-Age` for preflights (`cors_max_age`, default 1d).
     pub max_age: HeaderValue,
+    /// `Access-Control-Expose-Headers`: [`crate::headers::CORS_EXPOSED`], plus `Age` and `Date`
+    /// with blocking reload on (hls.js reads them to tune in behind a CDN).
+    pub expose: HeaderValue,
 }
 
 /// A configuration error, naming the file and the offending key. Maps to exit code 78.

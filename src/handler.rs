@@ -5,12 +5,15 @@
 //! 1. head limits (414/431), `require_header` (403), method (405; OPTIONS → preflight);
 //! 2. path normalisation (400), then secure_link on protected paths (403/410) before any file
 //!    access; scratch files, dot-files and directories are 404;
-//! 3. the store lookup (404/403/503/500), a protected playlist's children signed;
+//! 3. the store lookup (404/403/503/500) — for a live playlist with delivery directives, held
+//!    until it lists the segment asked for (`hold`: 400/503) and rendered as the variant the
+//!    directives ask for — then a protected playlist's children signed;
 //! 4. conditionals (304/412), then Range (206/416); the stream's usage marks the response.
 //!
 //! `present` is the only place that maps outcomes and errors to status codes and headers.
 //! Must not do socket I/O.
 
+mod hold;
 mod present;
 mod signing;
 #[cfg(test)]
@@ -27,12 +30,13 @@ use crate::limits::OverLimit;
 use crate::metrics::{BodySource, Class, RequestMetrics};
 use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
+use crate::playlist::directives::DirectiveError;
 use crate::range::{self, ByteRange, RangeDecision};
 use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::respond::{Completed, Refusal, Respond};
 use crate::secure_link::{self, Verdict};
 use crate::settings::{Current, Settings};
-use crate::store::{Encoded, FileEntry, Lookup, Store};
+use crate::store::{Encoded, FileEntry, Store};
 use crate::usage::ReadGuard;
 
 /// Answers media requests from the store. Holds only what a request reads.
@@ -47,6 +51,8 @@ pub struct MediaHandler {
     pub metrics: Arc<RequestMetrics>,
     /// Rate-limit refusals are logged at most once per interval (always counted).
     limited_logged: Every,
+    /// Blocking requests let go unanswered are logged at most once per interval.
+    hold_logged: Every,
 }
 
 /// A successful decision.
@@ -114,6 +120,24 @@ pub enum RequestError {
     Busy,
     /// 429 + Retry-After: over a request-rate limit.
     TooManyRequests(OverLimit),
+    /// 400: a malformed delivery directive (RFC 8216bis §6.2.5).
+    BadDirective(DirectiveError),
+    /// 400: `_HLS_msn` more than two segments past the last one listed (§6.2.5.2).
+    TooFarAhead {
+        /// The segment asked for.
+        asked: u64,
+        /// The next segment the playlist will list.
+        next: u64,
+    },
+    /// 503 + Retry-After: held three target durations and the segment was not listed.
+    HoldTimedOut {
+        /// The segment asked for.
+        msn: u64,
+        /// How long the request was held.
+        waited: std::time::Duration,
+    },
+    /// 503 + Retry-After: the server is stopping; a held request is let go.
+    Stopping,
     /// 500.
     Internal(std::io::Error),
 }
@@ -165,7 +189,7 @@ impl Respond for MediaHandler {
 impl MediaHandler {
     /// A handler serving `store` with `settings`, counting into `metrics`.
     pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<RequestMetrics>) -> MediaHandler {
-        MediaHandler { store, settings, metrics, limited_logged: Every::default() }
+        MediaHandler { store, settings, metrics, limited_logged: Every::default(), hold_logged: Every::default() }
     }
 
     async fn decide(&self, current: &Current, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
@@ -190,12 +214,7 @@ impl MediaHandler {
         if crate::media::is_scratch(&path) || path.is_directory() {
             return Err(RequestError::NotFound);
         }
-        let mut entry = match self.store.lookup(&path).await.map_err(from_io)? {
-            Lookup::Found(entry) => entry,
-            Lookup::NotFound => return Err(RequestError::NotFound),
-            Lookup::Forbidden => return Err(RequestError::Forbidden),
-            Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
-        };
+        let mut entry = self.find(current, req, &path).await?;
         if let (Some(until), Some(link)) = (signed, &current.policy.secure_link) {
             if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
                 let parent = secure_link::Request {
@@ -237,7 +256,7 @@ impl MediaHandler {
 
 /// A lookup's I/O error: out of descriptors or memory is a moment's overload (503 and retry),
 /// anything else a fault (500).
-fn from_io(e: std::io::Error) -> RequestError {
+pub(super) fn from_io(e: std::io::Error) -> RequestError {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS) => {
             tracing::debug!(error = %e, "lookup failed for lack of resources: 503");

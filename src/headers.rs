@@ -15,10 +15,14 @@ use http::{HeaderMap, HeaderValue};
 use crate::config::CorsConfig;
 use crate::media::MediaKind;
 use crate::plan::FixedHeaders;
+use crate::playlist::render::Offer;
 use crate::playlist::PlaylistInfo;
 
 /// `Access-Control-Expose-Headers`: what a browser player may read from a response.
 pub const CORS_EXPOSED: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range");
+/// The same with blocking reload on: hls.js reads `Age` (and the CDN's `Date`) to tune in to a
+/// live stream behind a CDN (RFC 8216bis Appendix C).
+pub const CORS_EXPOSED_LIVE: HeaderValue = HeaderValue::from_static("Content-Length, Content-Range, Age, Date");
 /// The methods every path allows (`Allow`, and a preflight's allowed methods).
 pub const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 /// A preflight's allowed headers when the request names none.
@@ -35,6 +39,9 @@ pub struct HeaderPolicy {
     pub cors: Option<CorsConfig>,
     /// Playlists are also kept gzip-compressed (`hls.compress`).
     pub compress: bool,
+    /// What live playlists advertise in `EXT-X-SERVER-CONTROL` (`hls.blocking_reload`,
+    /// `hls.delta_updates`).
+    pub offer: Offer,
 }
 
 impl HeaderPolicy {
@@ -42,8 +49,14 @@ impl HeaderPolicy {
     pub fn of(policy: &crate::config::Policy) -> HeaderPolicy {
         HeaderPolicy {
             ages: Ages { immutable: policy.http.immutable_max_age, ended: policy.hls.ended_max_age },
-            cors: policy.http.cors.clone(),
+            cors: policy.http.cors.clone().map(|mut cors| {
+                if policy.hls.blocking_reload {
+                    cors.expose = CORS_EXPOSED_LIVE;
+                }
+                cors
+            }),
             compress: policy.hls.compress,
+            offer: Offer { blocking_reload: policy.hls.blocking_reload, delta_updates: policy.hls.delta_updates },
         }
     }
 }
@@ -127,7 +140,7 @@ impl VersionValues<'_> {
         let mut fields = Vec::with_capacity(8);
         if let Some(cors) = self.cors {
             fields.push((ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone()));
-            fields.push((ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED));
+            fields.push((ACCESS_CONTROL_EXPOSE_HEADERS, cors.expose.clone()));
         }
         fields.push((ETAG, self.etag.clone()));
         fields.push((LAST_MODIFIED, self.last_modified.clone()));
@@ -170,7 +183,7 @@ pub fn error(cors: Option<&CorsConfig>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(6);
     if let Some(cors) = cors {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, cors.allow_origin.clone());
-        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSED);
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, cors.expose.clone());
     }
     headers
 }
@@ -213,7 +226,11 @@ mod tests {
 
     #[test]
     fn blocks_carry_cors_validators_and_framing_in_order() {
-        let cors = CorsConfig { allow_origin: HeaderValue::from_static("*"), max_age: HeaderValue::from(60) };
+        let cors = CorsConfig {
+            allow_origin: HeaderValue::from_static("*"),
+            max_age: HeaderValue::from(60),
+            expose: CORS_EXPOSED,
+        };
         let v = HeaderValue::from_static;
         let values = VersionValues {
             cors: Some(&cors),

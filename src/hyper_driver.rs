@@ -73,7 +73,8 @@ impl<R: Respond> HyperDriver<R> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let responder = self.responder;
-        let service = service_fn(move |req| respond(Arc::clone(&responder), peer, req));
+        let signal = stop.signal();
+        let service = service_fn(move |req| respond(Arc::clone(&responder), peer, signal.clone(), req));
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let result = tokio::select! {
@@ -111,6 +112,7 @@ fn ended_with_error(peer: SocketAddr, e: &(dyn std::error::Error + 'static)) {
 async fn respond<R: Respond>(
     responder: Arc<R>,
     peer: SocketAddr,
+    stop: crate::net::stop::StopSignal,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<body::PlanBody>, Infallible> {
     let started = Instant::now();
@@ -120,6 +122,7 @@ async fn respond<R: Respond>(
         method: &parts.method,
         target: Target::of_uri(&parts.uri),
         headers: Fields::Map(&parts.headers),
+        stop: Some(&stop),
     };
     let plan = if hyper::body::Body::is_end_stream(&body) {
         responder.respond(head).await

@@ -86,6 +86,62 @@ pub struct RequestMetrics {
     pub reloads: AtomicU64,
     /// Config reloads refused (the file did not validate); the old config stays.
     pub reload_failures: AtomicU64,
+    /// Blocking playlist reloads.
+    pub holds: Holds,
+}
+
+/// How a blocking playlist request (`_HLS_msn`) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldEnd {
+    /// The current version already listed the segment.
+    AtOnce = 0,
+    /// Held, and answered when a version listing it was published.
+    Woken = 1,
+    /// Held three target durations without it: 503.
+    TimedOut = 2,
+    /// The server stopped while it was held: 503.
+    Stopped = 3,
+    /// Refused at once: 400 (too far ahead, or a malformed directive).
+    Refused = 4,
+}
+
+/// Blocking playlist reload counters.
+#[derive(Debug, Default)]
+pub struct Holds {
+    ended: Counters<5>,
+    /// Requests held right now.
+    held: std::sync::atomic::AtomicI64,
+}
+
+impl Holds {
+    /// Every way a hold ends, with its label value.
+    pub const ENDS: [(HoldEnd, &'static str); 5] = [
+        (HoldEnd::AtOnce, "at_once"),
+        (HoldEnd::Woken, "woken"),
+        (HoldEnd::TimedOut, "timed_out"),
+        (HoldEnd::Stopped, "stopped"),
+        (HoldEnd::Refused, "refused"),
+    ];
+
+    /// Counts a blocking request that ended so.
+    pub fn ended(&self, how: HoldEnd) {
+        self.ended.add(how as usize, 1);
+    }
+
+    /// Blocking requests that ended so.
+    pub fn count(&self, how: HoldEnd) -> u64 {
+        self.ended.get(how as usize)
+    }
+
+    /// Marks one more (`+1`) or one fewer (`-1`) request held.
+    pub fn held(&self, delta: i64) {
+        self.held.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Requests held now.
+    pub fn holding(&self) -> i64 {
+        self.held.load(Ordering::Relaxed)
+    }
 }
 
 impl RequestMetrics {

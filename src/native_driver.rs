@@ -46,6 +46,8 @@ struct Ctx<'a, R> {
     responder: &'a R,
     peer: SocketAddr,
     stop: &'a StopWatch,
+    /// The same signal, for requests that wait (made once per connection).
+    signal: crate::net::stop::StopSignal,
     header_read_timeout: Duration,
 }
 
@@ -59,7 +61,9 @@ impl<R: Respond> NativeDriver<R> {
     /// is idle, or it turns out to be HTTP/2 (then hyper serves the rest of it).
     pub async fn serve(self, conn: Conn) {
         let Conn { mut io, peer, stop } = conn;
-        let ctx = Ctx { responder: &*self.responder, peer, stop: &stop, header_read_timeout: self.header_read_timeout };
+        let signal = stop.signal();
+        let header_read_timeout = self.header_read_timeout;
+        let ctx = Ctx { responder: &*self.responder, peer, stop: &stop, signal, header_read_timeout };
         let outcome = tokio::select! {
             // Biased: `serve` marks the connection idle before the stop branch looks at the mark.
             biased;
@@ -173,7 +177,13 @@ async fn respond<R: Respond>(
         refuse(io, ctx, Refusal::Malformed, out).await?;
         return Ok(Connection::Close);
     };
-    let req = RequestHead { remote: Some(ctx.peer.ip()), method: &parsed.method, target, headers: parsed.fields() };
+    let req = RequestHead {
+        remote: Some(ctx.peer.ip()),
+        method: &parsed.method,
+        target,
+        headers: parsed.fields(),
+        stop: Some(&ctx.signal),
+    };
     let plan = ctx.responder.respond(req).await;
     let conn = match (parsed.keep_alive && !ctx.stop.is_stopping(), parsed.http10) {
         (false, _) => Connection::Close,

@@ -1,5 +1,11 @@
 //! Facts read from a playlist's text (RFC 8216): target duration, whether it has ended, whether
-//! it is a master playlist, whether it looks complete. Pure; never rewrites a playlist.
+//! it is a master playlist, whether it looks complete; the media playlist model
+//! ([`model`]), delivery directives ([`directives`]) and the renderings made once per version
+//! ([`render`]). Pure; must not do I/O.
+
+pub mod directives;
+pub mod model;
+pub mod render;
 
 /// What the server needs to know about one version of a playlist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -28,6 +28,8 @@ pub struct RequestHead<'a> {
     pub target: Target<'a>,
     /// Header fields.
     pub headers: Fields<'a>,
+    /// The server's stop signal, for a request that waits (`None`: never stops, in tests).
+    pub stop: Option<&'a crate::net::stop::StopSignal>,
 }
 
 /// Header fields of one request.

@@ -7,10 +7,12 @@ mod cache;
 mod changes;
 mod entry;
 mod fallback;
+mod live;
 mod memo;
 mod read;
 mod rewrites;
 mod root;
+mod versions;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,9 +29,11 @@ use crate::usage::Usage;
 use cache::Cached;
 pub use cache::Validity;
 pub use entry::{Content, Encoded, FileEntry, SignedMemo};
+pub use live::{variant, Live};
 use read::{Fill, Settle};
 use root::Root;
 pub use root::RootCheck;
+pub use versions::Subscription;
 
 /// The result of looking a path up.
 #[derive(Debug)]
@@ -91,6 +95,8 @@ struct Inner {
     lookups: crate::counter::Counters<2>,
     /// Versions the cache let go of to stay within its budget.
     evictions: Arc<AtomicU64>,
+    /// Requests waiting for a path's next version.
+    versions: versions::Versions,
 }
 
 /// Index into `Inner::lookups`.
@@ -189,6 +195,7 @@ impl Store {
                 last_good: fallback::LastGood::default(),
                 lookups: crate::counter::Counters::default(),
                 evictions,
+                versions: versions::Versions::default(),
             }),
         })
     }
@@ -217,6 +224,17 @@ impl Store {
             bytes: inner.cache.weighted_size(),
             entries: inner.cache.entry_count(),
         }
+    }
+
+    /// Subscribes to `path`'s next versions: the subscription resolves after the store applied
+    /// a change to it (the new version is then what a lookup finds).
+    pub fn subscribe(&self, path: &NormPath) -> Subscription {
+        self.inner.versions.subscribe(path.as_str())
+    }
+
+    /// Paths some request is waiting on.
+    pub fn waited_on(&self) -> usize {
+        self.inner.versions.waited_on()
     }
 
     /// True while the media root is gone (deleted, unmounted); lookups answer `Unavailable`.

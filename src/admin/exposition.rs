@@ -42,18 +42,24 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-type Enc<'a> = DescriptorEncoder<'a>;
+pub(super) type Enc<'a> = DescriptorEncoder<'a>;
 
-fn counter(enc: &mut Enc<'_>, name: &str, help: &str, value: u64) -> std::fmt::Result {
+pub(super) fn counter(enc: &mut Enc<'_>, name: &str, help: &str, value: u64) -> std::fmt::Result {
     enc.encode_descriptor(name, help, None, MetricType::Counter)?.encode_counter::<NoLabelSet, _, u64>(&value, None)
 }
 
-fn gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: i64) -> std::fmt::Result {
+pub(super) fn gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: i64) -> std::fmt::Result {
     enc.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)
 }
 
 /// A counter family with one label.
-fn counters(enc: &mut Enc<'_>, name: &str, help: &str, label: &str, values: &[(&str, u64)]) -> std::fmt::Result {
+pub(super) fn counters(
+    enc: &mut Enc<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) -> std::fmt::Result {
     let mut metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (value_label, value) in values {
         metric.encode_family(&[(label, *value_label)])?.encode_counter::<NoLabelSet, _, u64>(value, None)?;
@@ -61,7 +67,7 @@ fn counters(enc: &mut Enc<'_>, name: &str, help: &str, label: &str, values: &[(&
     Ok(())
 }
 
-fn int(v: u64) -> i64 {
+pub(super) fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -74,6 +80,7 @@ impl Collector for Snapshot {
         watcher(&mut enc, state)?;
         retention(&mut enc, state)?;
         streams(&mut enc, state)?;
+        super::hls::live(&mut enc, state)?;
         process(&mut enc, state)
     }
 }

@@ -10,7 +10,7 @@ use http::HeaderValue;
 use serde::Deserialize;
 
 use super::units::{parse_duration, parse_size};
-use super::{CacheConfig, Config, ConfigError, CorsConfig, HlsConfig, HttpConfig, Policy, RequiredHeader, Startup};
+use super::{CacheConfig, Config, ConfigError, CorsConfig, HttpConfig, Policy, RequiredHeader, Startup};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +21,7 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
-    hls: RawHls,
+    hls: super::hls::RawHls,
     secure_link: Option<super::secure::RawSecureLink>,
     retention: Option<super::retention::RawRetention>,
     admin: Option<super::limits::RawAdmin>,
@@ -71,13 +71,6 @@ struct RawHttp {
     cors_max_age: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHls {
-    ended_max_age: Option<String>,
-    compress: Option<bool>,
-}
-
 /// Builds errors that all name the same file.
 struct Errors<'a> {
     file: &'a Path,
@@ -107,10 +100,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         access_log,
         require_header,
         http: http(&errors, raw.http)?,
-        hls: HlsConfig {
-            ended_max_age: errors.duration("hls.ended_max_age", raw.hls.ended_max_age.as_deref(), "10s")?,
-            compress: raw.hls.compress.unwrap_or(true),
-        },
+        hls: super::hls::hls(raw.hls).map_err(|(k, m)| errors.at(k, m))?,
         secure_link,
         retention: raw.retention.map(super::retention::retention).transpose().map_err(|(k, m)| errors.at(k, m))?,
         limits: super::limits::limits(raw.limits).map_err(|(k, m)| errors.at(k, m))?,
@@ -259,7 +249,11 @@ fn http(errors: &Errors<'_>, raw: RawHttp) -> Result<HttpConfig, ConfigError> {
             .filter(|_| !origin.is_empty())
             .ok_or_else(|| errors.at("http.cors_allow_origin", format!("{origin:?} is not a valid header value")))?;
         let max_age = errors.duration("http.cors_max_age", raw.cors_max_age.as_deref(), "1d")?;
-        Some(CorsConfig { allow_origin, max_age: HeaderValue::from(max_age.as_secs()) })
+        Some(CorsConfig {
+            allow_origin,
+            max_age: HeaderValue::from(max_age.as_secs()),
+            expose: crate::headers::CORS_EXPOSED,
+        })
     } else {
         None
     };

@@ -113,7 +113,10 @@ fn body_of(entry: &FileEntry, offset: u64, len: u64) -> Body {
 pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: bool) -> ResponsePlan {
     let mut headers = headers::error(cors);
     let status = match error {
-        RequestError::BadPath(_) | RequestError::Malformed => StatusCode::BAD_REQUEST,
+        RequestError::BadPath(_)
+        | RequestError::Malformed
+        | RequestError::BadDirective(_)
+        | RequestError::TooFarAhead { .. } => StatusCode::BAD_REQUEST,
         RequestError::Forbidden | RequestError::NotAuthorized => StatusCode::FORBIDDEN,
         RequestError::LinkExpired => StatusCode::GONE,
         RequestError::NotFound => StatusCode::NOT_FOUND,
@@ -128,7 +131,7 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
             StatusCode::RANGE_NOT_SATISFIABLE
         }
         RequestError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        RequestError::Busy => {
+        RequestError::Busy | RequestError::HoldTimedOut { .. } | RequestError::Stopping => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             StatusCode::SERVICE_UNAVAILABLE
         }

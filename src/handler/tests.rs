@@ -39,7 +39,8 @@ async fn request(state: &AppState, method: Method, target: &str, headers: &[(&st
     }
     let raw: Vec<_> = headers.iter().map(|(n, v)| httparse::Header { name: n, value: v.as_bytes() }).collect();
     let uri: http::Uri = target.parse().unwrap();
-    let head = |headers| RequestHead { remote: None, method: &method, target: Target::of_uri(&uri), headers };
+    let head =
+        |headers| RequestHead { remote: None, method: &method, target: Target::of_uri(&uri), headers, stop: None };
     let from_map = state.handler.respond(head(Fields::Map(&map))).await;
     let from_raw = state.handler.respond(head(Fields::raw(&raw))).await;
     assert_eq!(from_map.status, from_raw.status, "{method} {target} {headers:?}");

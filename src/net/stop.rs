@@ -47,6 +47,29 @@ impl Stops {
     }
 }
 
+/// The stop signal as a request that waits (a held playlist request) sees it: cheap to clone,
+/// registers a waker only while it is awaited.
+#[derive(Clone, Default)]
+pub struct StopSignal(Arc<Stops>);
+
+impl std::fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopSignal").field("stopping", &self.is_stopping()).finish()
+    }
+}
+
+impl StopSignal {
+    /// Resolves once the server is stopping.
+    pub async fn stopped(&self) {
+        self.0.register().stopped().await;
+    }
+
+    /// True once the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.0.is_stopping()
+    }
+}
+
 /// One connection's view of the stop signal; deregisters when dropped.
 pub struct StopWatch {
     stops: Arc<Stops>,
@@ -91,6 +114,11 @@ impl StopWatch {
             (false, _) => ((v >> 2).wrapping_add(1) << 2) | BUSY,
         };
         self.phase.store(next, Ordering::Relaxed);
+    }
+
+    /// The stop signal, for a request that waits.
+    pub fn signal(&self) -> StopSignal {
+        StopSignal(Arc::clone(&self.stops))
     }
 
     /// A reader of the idle/busy mark.

@@ -39,6 +39,7 @@ impl Store {
         inner.generation.fetch_add(1, Ordering::AcqRel);
         inner.cache.invalidate_all();
         inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.versions.publish_all();
         true
     }
 
@@ -51,6 +52,7 @@ impl Store {
         inner.writing.lock().unwrap_or_else(|p| p.into_inner()).clear();
         inner.cache.invalidate_all();
         inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.versions.publish_all();
     }
 
     /// Applies a change event for `path`. A completed playlist that is cached is re-read and
@@ -86,6 +88,10 @@ impl Store {
             Change::Closed if is_playlist && cached_file => self.reload(path, Settle::InPlace).await,
             Change::Renamed if is_playlist && cached_file => self.reload(path, Settle::Renamed).await,
             _ => self.inner.cache.invalidate(key).await,
+        }
+        // After the cache holds what the change left: a woken request finds the new version.
+        if is_playlist && change != Change::Writing {
+            self.inner.versions.publish(key);
         }
     }
 
@@ -128,5 +134,6 @@ impl Store {
         // Again: a lookup between the first bump and the invalidation above may have put a
         // version moka was about to disown into the memo.
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.versions.publish_all();
     }
 }

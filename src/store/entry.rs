@@ -40,6 +40,8 @@ pub struct FileEntry {
     pub kind: MediaKind,
     /// Playlist facts, for `.m3u8`.
     pub playlist: Option<PlaylistInfo>,
+    /// A media playlist's model and variants (none for a variant made from it).
+    pub live: Option<Arc<super::live::Live>>,
     /// Strong ETag: for RAM entries a hash of the bytes plus the length, so any change of
     /// content changes it (nginx's `"mtime-size"` collides on a same-second, same-size rewrite);
     /// for disk entries inode, nanosecond mtime and length.
@@ -185,6 +187,7 @@ impl FileEntry {
             hits: Default::default(),
             stamp: self.stamp,
             playlist: self.playlist.clone(),
+            live: None,
             kind: self.kind,
             modified_secs: self.modified_secs,
             last_modified: self.last_modified.clone(),
@@ -233,11 +236,17 @@ pub(super) fn entry_for(
     policy: &HeaderPolicy,
     previous: Option<&FileEntry>,
 ) -> FileEntry {
+    let (bytes, live) = match kind.is_playlist() {
+        true => super::live::prepare(bytes, policy.offer, previous),
+        false => (bytes, None),
+    };
     let playlist = kind.is_playlist().then(|| PlaylistInfo::scan(&bytes));
     let etag = format!("\"{:016x}-{:x}\"", xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len());
     let len = bytes.len() as u64;
     let known = previous.filter(|p| p.etag.as_bytes() == etag.as_bytes()).and_then(|p| p.gzip.clone());
-    finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, (policy, known))
+    let mut entry = finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, (policy, known));
+    entry.live = live;
+    entry
 }
 
 /// Builds the entry for a file left on disk: validators from its metadata.
@@ -301,6 +310,7 @@ fn finish_entry(
         hits: Default::default(),
         stamp: stamp(meta),
         playlist,
+        live: None,
         kind,
         content,
         len,
@@ -318,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let meta = std::fs::metadata(dir.path()).unwrap();
         let ages = Ages { immutable: Duration::from_secs(60), ended: Duration::from_secs(10) };
-        let policy = HeaderPolicy { ages, cors: None, compress: true };
+        let policy = HeaderPolicy { ages, cors: None, compress: true, offer: Default::default() };
         let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n".to_string() + &"#EXTINF:4.0,\nsegment.ts\n".repeat(20);
         let first = entry_for(Bytes::from(text.clone()), MediaKind::Playlist, &meta, &policy, None);
         let gz = first.gzip.clone().unwrap();

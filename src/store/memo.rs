@@ -99,7 +99,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let meta = std::fs::metadata(dir.path()).unwrap();
         let ages = Ages { immutable: Duration::from_secs(60), ended: Duration::from_secs(10) };
-        let policy = HeaderPolicy { ages, cors: None, compress: false };
+        let policy = HeaderPolicy { ages, cors: None, compress: false, offer: Default::default() };
         Arc::new(entry_for(bytes::Bytes::from_static(bytes), MediaKind::Playlist, &meta, &policy, None))
     }
 

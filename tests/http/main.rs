@@ -18,6 +18,8 @@ mod content;
 mod driver;
 // Playlists renamed or rewritten in place, misses, rescans: never stale, never torn.
 mod freshness;
+// Live HLS: blocking playlist reload, its rules, SERVER-CONTROL, delta updates, cache ages.
+mod live;
 // Malformed requests of every kind get a 4xx or a close, and the server keeps serving.
 mod malformed;
 // secure_link agreement with a real nginx.
