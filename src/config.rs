@@ -203,9 +203,15 @@ impl Config {
     /// (`serve --root DIR --listen ADDR`, and `demo`). A relative `root` is taken from the
     /// current directory.
     pub fn for_root(root: &Path, listen: &[SocketAddr]) -> Result<Config, ConfigError> {
+        Config::for_root_with(root, listen, "")
+    }
+
+    /// Like [`Config::for_root`], with `sections` (TOML tables) added after `[server]`.
+    pub fn for_root_with(root: &Path, listen: &[SocketAddr], sections: &str) -> Result<Config, ConfigError> {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
-        let text = format!("[server]\nlisten = [{}]\nroot = {:?}\n", listen.join(", "), root.to_string_lossy());
+        let text =
+            format!("[server]\nlisten = [{}]\nroot = {:?}\n{sections}", listen.join(", "), root.to_string_lossy());
         Config::from_toml(&text, Path::new("<command line>"))
     }
 }

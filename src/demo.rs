@@ -29,7 +29,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
 async fn serve(root: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
     let stream = root.join(STREAM_DIR);
     std::fs::create_dir_all(&stream).with_context(|| format!("creating {}", stream.display()))?;
-    let config = Config::for_root(root, &[listen]).context("the demo's built-in config")?;
+    // The demo shows what players get from this origin: blocking reload and delta updates on.
+    let config = Config::for_root_with(root, &[listen], "[hls]\nblocking_reload = true\ndelta_updates = true\n")
+        .context("the demo's built-in config")?;
     let app = App::start(config).await?;
     let writer = writer::Writer::start(stream)?;
     for addr in app.local_addrs().unwrap_or_default() {

@@ -53,6 +53,7 @@ pub mod handler;
 pub mod headers;
 pub mod hyper_driver;
 pub mod limits;
+pub mod lint;
 pub mod media;
 pub mod metrics;
 pub mod native_driver;

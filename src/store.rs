@@ -7,6 +7,7 @@ mod cache;
 mod changes;
 mod entry;
 mod fallback;
+mod lint;
 mod live;
 mod memo;
 mod read;
@@ -97,6 +98,8 @@ struct Inner {
     evictions: Arc<AtomicU64>,
     /// Requests waiting for a path's next version.
     versions: versions::Versions,
+    /// The last version of each playlist the producer lint looked at.
+    linted: lint::Linted,
 }
 
 /// Index into `Inner::lookups`.
@@ -196,6 +199,7 @@ impl Store {
                 lookups: crate::counter::Counters::default(),
                 evictions,
                 versions: versions::Versions::default(),
+                linted: lint::Linted::default(),
             }),
         })
     }
@@ -373,8 +377,9 @@ impl From<Cached> for Lookup {
 /// slow miss never stores an older version than the watcher just did.
 fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
     let mut result = Lookup::NotFound;
+    let mut epoch = 0;
     for _ in 0..3 {
-        let epoch = inner.epoch.load(Ordering::Acquire);
+        epoch = inner.epoch.load(Ordering::Acquire);
         result = read::lookup_blocking(inner, rel, Settle::InPlace, Fill::Any).map_err(LoadError::Io)?;
         if inner.epoch.load(Ordering::Acquire) == epoch {
             break;
@@ -385,9 +390,10 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
         // Once per read, not once per request that shared it.
         let key = format!("/{rel}");
         if entry.kind.is_playlist() {
+            lint::check(inner, rel, entry, epoch, lint::Marks::MayLag);
             inner.last_good.keep(&key, entry);
-        } else {
-            inner.rewrites.read(&key, entry);
+        } else if inner.rewrites.read(&key, entry) {
+            lint::rewritten(inner, &key);
         }
     }
     into_cached(result)

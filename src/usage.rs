@@ -18,7 +18,16 @@ pub struct StreamUsage {
     /// Last time a playlist of the stream was completed (closed after writing or renamed into
     /// place), milliseconds since the Unix epoch (0: never).
     pub last_playlist_ms: AtomicU64,
+    /// Producer problems found in the stream, by kind (`crate::lint::Problem` as index).
+    pub problems: [AtomicU64; PROBLEM_KINDS],
+    /// When each kind was last logged, milliseconds since the Unix epoch.
+    problems_logged_ms: [AtomicU64; PROBLEM_KINDS],
 }
+
+/// Kinds of producer problem counted per stream (`crate::lint::KINDS`).
+pub const PROBLEM_KINDS: usize = 7;
+/// A stream's warning of one kind is repeated at most this often.
+const PROBLEM_LOG_EVERY_MS: u64 = 60_000;
 
 impl StreamUsage {
     /// Records a read and marks a response in flight until the guard drops. Cached file
@@ -32,6 +41,18 @@ impl StreamUsage {
     /// Records that a playlist of the stream was just completed (the watcher saw it).
     pub fn playlist_updated(&self) {
         self.last_playlist_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Counts a producer problem of kind `index`; true when it should be logged now (the
+    /// first time, then at most once a minute per stream and kind).
+    pub fn problem(&self, index: usize) -> bool {
+        let (Some(count), Some(logged)) = (self.problems.get(index), self.problems_logged_ms.get(index)) else {
+            return false;
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        let (now, last) = (now_ms(), logged.load(Ordering::Relaxed));
+        (last == 0 || now.saturating_sub(last) >= PROBLEM_LOG_EVERY_MS)
+            && logged.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// The last read as a time (`UNIX_EPOCH` if never read).

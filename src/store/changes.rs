@@ -98,7 +98,15 @@ impl Store {
     async fn reload(&self, path: &NormPath, settle: Settle) {
         let inner = Arc::clone(&self.inner);
         let rel = path.relative().to_string();
-        match tokio::task::spawn_blocking(move || read::lookup_blocking(&inner, &rel, settle, Fill::Any)).await {
+        let read = move || {
+            let epoch = inner.epoch.load(Ordering::Acquire);
+            let found = read::lookup_blocking(&inner, &rel, settle, Fill::Any);
+            if let Ok(Lookup::Found(entry)) = &found {
+                super::lint::check(&inner, &rel, entry, epoch, super::lint::Marks::InOrder);
+            }
+            found
+        };
+        match tokio::task::spawn_blocking(read).await {
             Ok(Ok(Lookup::Found(entry))) => {
                 self.inner.last_good.keep(path.as_str(), &entry);
                 self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await

@@ -175,7 +175,7 @@ fn read_at_most(file: &File, len: u64) -> io::Result<Bytes> {
 }
 /// Opens `rel` beneath the root, never following a symlink out of it. `Ok(None)` for anything
 /// that should look like a missing file.
-fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
+pub(super) fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {
     if rel.is_empty() {
         return Ok(None);
     }

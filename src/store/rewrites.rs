@@ -62,17 +62,18 @@ impl Rewrites {
 
     /// `entry` was just read for `key`: a remembered earlier version with other bytes is a
     /// rewrite.
-    pub(super) fn read(&self, key: &str, entry: &FileEntry) {
+    /// True when it was a rewrite.
+    pub(super) fn read(&self, key: &str, entry: &FileEntry) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(old) = state.gone.remove(key) else { return };
+        let Some(old) = state.gone.remove(key) else { return false };
         if !old.differs(&Fingerprint::of(entry)) {
-            return;
+            return false;
         }
         self.detected.fetch_add(1, Ordering::Relaxed);
         let stream = key.rsplit_once('/').map_or("/", |(dir, _)| dir).to_string();
         let now = Instant::now();
         if state.warned.get(&stream).is_some_and(|at| now.duration_since(*at) < WARN_EVERY) {
-            return;
+            return true;
         }
         if state.warned.len() >= REMEMBERED_MAX {
             state.warned.clear();
@@ -85,6 +86,7 @@ impl Rewrites {
              CDNs keep segments for a day and will serve the old bytes. Fix: ffmpeg -hls_start_number_source epoch, \
              or a new path per run"
         );
+        true
     }
 
     /// Rewrites detected so far (tests, metrics).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts `hls-origin demo` on a free port and plays it with hls.js in headless Chromium.
+# Starts `hls-origin demo` on a free port and plays it with hls.js in headless Chromium, as a
+# plain poller and in lowLatencyMode.
 # Needs: chromium (Debian package), node + npm. Usage: tests/browser/run.sh [path/to/hls-origin]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,4 +16,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$addr" ] || { cat "$log"; echo "demo did not start"; exit 1; }
+# Once as a plain poller, once in lowLatencyMode (blocking playlist reload, _HLS_msn).
 timeout 90 node "$here/play.js" "http://$addr/live/demo/index.m3u8"
+timeout 90 node "$here/play.js" "http://$addr/live/demo/index.m3u8" ll

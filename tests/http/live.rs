@@ -279,3 +279,100 @@ async fn a_delta_update_lists_exactly_the_segments_after_the_skip_boundary() {
     let short = s.get(&format!("{path}?_HLS_skip=YES")).await;
     assert!(!short.text().contains("EXT-X-SKIP"));
 }
+
+/// The producer problem counts, from `/metrics`.
+async fn problems(s: &TestServer) -> std::collections::HashMap<String, u64> {
+    let text = s.admin_get("/metrics").await.text();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("hls_origin_producer_problems_total{problem=\""))
+        .map(|l| {
+            let (label, value) = l.split_once("\"} ").unwrap();
+            (label.to_string(), value.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_ffmpeg_is_held_and_answered_segment_by_segment_without_producer_problems() {
+    let s = TestServer::start_with(&format!("{LIVE}[admin]\nlisten = \"127.0.0.1:0\"\n")).await;
+    let dir = s.path("live/ff");
+    std::fs::create_dir_all(&dir).unwrap();
+    let encoder = crate::operator::ffmpeg_live(&dir, "testsrc");
+    let path = "/live/ff/index.m3u8";
+    let start = Instant::now();
+    let mut current = loop {
+        let r = s.get(path).await;
+        if r.status == 200 && r.text().contains("#EXTINF") {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "ffmpeg wrote no playlist: {}", r.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for _ in 0..4 {
+        let model = hls_origin::playlist::model::MediaPlaylist::parse(&current.body).unwrap();
+        let next = model.next_msn();
+        let asked = Instant::now();
+        let r = s.get(&format!("{path}?_HLS_msn={next}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let answered = hls_origin::playlist::model::MediaPlaylist::parse(&r.body).unwrap();
+        assert!(answered.next_msn() > next, "segment {next} is listed:\n{}", r.text());
+        assert!(r.text().contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES"));
+        println!("ffmpeg segment {next}: answered after {:?}", asked.elapsed());
+        current = r;
+    }
+    let counts = problems(&s).await;
+    assert_eq!(counts.len(), 7, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 0), "a well-behaved ffmpeg has no producer problems: {counts:?}");
+    drop(encoder);
+}
+
+#[tokio::test]
+async fn producer_problems_are_counted_per_kind() {
+    let s = TestServer::start_with(&format!("{LIVE}[admin]\nlisten = \"127.0.0.1:0\"\n")).await;
+    let publisher = Publisher::new(&s.path("live/lint"), 1, 1.0);
+    publisher.publish(0, 3, false);
+    let path = "/live/lint/index.m3u8";
+    assert_eq!(s.get(path).await.status, 200);
+    let head =
+        |target: u64, seq: u64| format!("#EXTM3U\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{seq}\n");
+    let seg = |i: u64, d: f64| format!("#EXTINF:{d:.3},\nseg{i}.ts\n");
+    publisher.publish(0, 4, false);
+    let steps = [
+        // A new segment of 1.6 s under a 1 s target (rounds to 2).
+        head(1, 0) + &seg(1, 1.0) + &seg(2, 1.0) + &seg(3, 1.0) + &seg(4, 1.6),
+        // The target changes.
+        head(2, 1) + &seg(2, 1.0) + &seg(3, 1.0) + &seg(4, 1.6),
+        // The media sequence goes back.
+        head(2, 0) + &seg(0, 1.0),
+        // ...and jumps past segments never listed; seg9 is not on disk.
+        head(2, 5) + &seg(0, 1.0) + &seg(9, 1.0),
+    ];
+    std::fs::copy(crate::support::fixtures().join("live_ts/seg0.ts"), s.path("live/lint/seg4.ts")).unwrap();
+    for text in &steps {
+        publisher.write(text);
+        // Served with EXT-X-SERVER-CONTROL added before the media sequence line.
+        until_served(&s, path, &text[text.find("#EXT-X-MEDIA-SEQUENCE").unwrap()..]).await;
+    }
+    // A segment still being written when the playlist names it.
+    let writing = std::fs::File::create(s.path("live/lint/seg6.ts")).unwrap();
+    std::io::Write::write_all(&mut &writing, b"partial").unwrap();
+    let early = head(2, 7) + &seg(6, 1.0);
+    publisher.write(&early);
+    until_served(&s, path, "#EXT-X-MEDIA-SEQUENCE:7\n").await;
+    drop(writing);
+    let counts = problems(&s).await;
+    for (label, want) in [
+        ("segment_longer_than_target", 1),
+        ("target_duration_changed", 1),
+        ("media_sequence_backwards", 1),
+        ("media_sequence_skipped", 1),
+        ("listed_segment_missing", 1),
+        ("listed_before_complete", 1),
+    ] {
+        assert_eq!(counts.get(label), Some(&want), "{label}: {counts:?}");
+    }
+    let text = s.admin_get("/metrics").await.text();
+    assert!(text.contains(
+        "hls_origin_stream_producer_problems_total{stream=\"/live/lint\",problem=\"listed_before_complete\"} 1"
+    ));
+}

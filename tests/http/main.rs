@@ -9,6 +9,8 @@ mod support;
 #[path = "../shared/fds.rs"]
 mod fds;
 
+// Behind a real caching proxy (Varnish) with a real ffmpeg: the CDN's view.
+mod cdn;
 // If-None-Match, If-Modified-Since, If-Match, If-Range: RFC 9110 §13.
 mod conditional;
 // Content types, Cache-Control per kind, ETag, Last-Modified, CORS, HEAD.
@@ -19,7 +21,7 @@ mod driver;
 // Playlists renamed or rewritten in place, misses, rescans: never stale, never torn.
 mod freshness;
 // Live HLS: blocking playlist reload, its rules, SERVER-CONTROL, delta updates, cache ages.
-mod live;
+pub mod live;
 // Malformed requests of every kind get a 4xx or a close, and the server keeps serving.
 mod malformed;
 // secure_link agreement with a real nginx.
@@ -28,7 +30,7 @@ mod nginx_compat;
 mod operations;
 // The operator's loop: a real encoder restarted on the same path, hand-written playlists,
 // Upgrade requests, sidecar files.
-mod operator;
+pub mod operator;
 // Path normalisation, escapes, symlinks, dot-files, scratch files, directories.
 mod paths;
 // Range: single, open, suffix, multiple, unsatisfiable.

@@ -12,7 +12,7 @@ use crate::support::{Conn, TestServer, STEP};
 /// Starts ffmpeg writing a live HLS stream (1 s segments) of `source` (a lavfi source: a live
 /// input differs from one run to the next; two runs of one lavfi source are byte-identical)
 /// into `dir/index.m3u8`.
-fn ffmpeg_live(dir: &Path, source: &str) -> Child {
+pub fn ffmpeg_live(dir: &Path, source: &str) -> Child {
     Command::new("ffmpeg")
         .args([
             "-hide_banner",
