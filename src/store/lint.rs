@@ -19,7 +19,10 @@ const REMEMBERED_MAX: usize = 16 * 1024;
 /// The last version linted per playlist path. Kept apart from the cache and the fallback, which
 /// let go of versions on every change event.
 #[derive(Default)]
-pub(super) struct Linted(Mutex<HashMap<Box<str>, (u64, Arc<Live>)>>);
+pub(super) struct Linted(Mutex<HashMap<Box<str>, Seen>>);
+
+/// The change epoch a version was read at, and the version.
+type Seen = (u64, Arc<Live>);
 
 impl Linted {
     /// Remembers `live`, read at change epoch `epoch`, for `key`, returning the version it
