@@ -11,4 +11,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --bins --benches
-exec python3 benches/harness.py "$@"
+python3 benches/harness.py "$@"
+# Blocking playlist reload: wake-up latency and memory per held request (no nginx equivalent).
+python3 benches/blocking.py "$@"
