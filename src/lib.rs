@@ -5,12 +5,14 @@
 //! Each layer depends only on the ones above it; `docs/architecture.md` draws the flows.
 //!
 //! - Pure pieces (no I/O): [`path`] (nginx-style `$uri` normalisation), [`media`] (kinds,
-//!   content types, the one scratch-file rule), [`playlist`] (RFC 8216 facts), [`range`]
+//!   content types, the one scratch-file rule), [`playlist`] (RFC 8216 facts, the media playlist
+//!   model, delivery directives, renderings made once per version), [`range`]
 //!   (RFC 9110 §14), [`conditional`] (RFC 9110 §13), [`request`] (the request head either
 //!   driver hands over, and every head-size limit), [`plan`] (the response plan drivers
 //!   render), [`usage`] (per-stream reads in flight, last read, last playlist update),
 //!   [`secure_link`] (nginx-compatible signed URLs), [`counter`] (per-thread counter shards),
-//!   [`metrics`] (what the request path counts), [`encoding`] (Accept-Encoding, gzip).
+//!   [`metrics`] (what the request path counts), [`encoding`] (Accept-Encoding, gzip),
+//!   [`lint`] (producer problems between two playlist versions).
 //! - [`config`]: the TOML file, validated once into keys fixed at start and a per-request
 //!   [`config::Policy`]. [`headers`]: which header fields every response carries.
 //!   [`respond`]: the [`respond::Respond`] seam drivers call, refusals, the access line.
