@@ -28,7 +28,7 @@ use crate::media::MediaKind;
 use crate::path::NormPath;
 use crate::usage::Usage;
 use cache::Cached;
-pub use cache::Validity;
+pub use cache::{CacheStats, Validity};
 pub use entry::{Content, Encoded, FileEntry, SignedMemo};
 pub use live::{variant, Live};
 use read::{Fill, Settle};
@@ -105,23 +105,6 @@ struct Inner {
 /// Index into `Inner::lookups`.
 const HIT: usize = 0;
 const MISS: usize = 1;
-
-/// The RAM cache's counters, for `/metrics`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CacheStats {
-    /// Lookups answered from RAM (a version, or a remembered miss).
-    pub hits: u64,
-    /// Lookups that were not, and read the file (misses that found nothing included).
-    pub misses: u64,
-    /// Of those, the ones that shared another request's read instead of reading.
-    pub coalesced: u64,
-    /// Versions dropped to stay within `memory_budget`.
-    pub evictions: u64,
-    /// Bytes the cache holds (its weight: content plus bookkeeping).
-    pub bytes: u64,
-    /// Entries the cache holds.
-    pub entries: u64,
-}
 
 /// A file marked as being written counts as complete once no write event arrived for this long:
 /// a file that appears without a close-after-write event (a hard link, a writer killed with

@@ -20,6 +20,23 @@ pub enum Cached {
     Missing,
 }
 
+/// The RAM cache's counters, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheStats {
+    /// Lookups answered from RAM (a version, or a remembered miss).
+    pub hits: u64,
+    /// Lookups that were not, and read the file (misses that found nothing included).
+    pub misses: u64,
+    /// Of those, the ones that shared another request's read instead of reading.
+    pub coalesced: u64,
+    /// Versions dropped to stay within `memory_budget`.
+    pub evictions: u64,
+    /// Bytes the cache holds (its weight: content plus bookkeeping).
+    pub bytes: u64,
+    /// Entries the cache holds.
+    pub entries: u64,
+}
+
 /// Validity per kind of entry: the fallback when no change event arrives.
 #[derive(Clone, Copy, Debug)]
 pub struct Validity {
