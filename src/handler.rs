@@ -36,7 +36,7 @@ use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::respond::{Completed, Refusal, Respond};
 use crate::secure_link::{self, Verdict};
 use crate::settings::{Current, Settings};
-use crate::store::{Encoded, FileEntry, Store};
+use crate::store::{Encoded, FileEntry, Lookup, Store};
 use crate::usage::ReadGuard;
 
 /// Answers media requests from the store. Holds only what a request reads.
@@ -214,7 +214,17 @@ impl MediaHandler {
         if crate::media::is_scratch(&path) || path.is_directory() {
             return Err(RequestError::NotFound);
         }
-        let mut entry = self.find(current, req, &path).await?;
+        let mut entry = if hold::is_directed(current, req, &path) {
+            self.find(current, req, &path).await?
+        } else {
+            // The plain path inline: no extra future layer on every hit.
+            match self.store.lookup(&path).await.map_err(from_io)? {
+                Lookup::Found(entry) => entry,
+                Lookup::NotFound => return Err(RequestError::NotFound),
+                Lookup::Forbidden => return Err(RequestError::Forbidden),
+                Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
+            }
+        };
         if let (Some(until), Some(link)) = (signed, &current.policy.secure_link) {
             if entry.kind.is_playlist() && entry.ram().is_some() && link.sign_children {
                 let parent = secure_link::Request {

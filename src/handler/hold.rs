@@ -19,11 +19,19 @@ use crate::request::RequestHead;
 use crate::settings::Current;
 use crate::store::{FileEntry, Lookup, Store};
 
+/// True for a playlist request with delivery directives the config turns on.
+#[inline]
+pub(super) fn is_directed(current: &Current, req: RequestHead<'_>, path: &NormPath) -> bool {
+    let hls = &current.policy.hls;
+    (hls.blocking_reload || hls.delta_updates)
+        && req.target.query.is_some_and(|q| q.contains("_HLS_"))
+        && MediaKind::from_extension(path.extension()).is_playlist()
+}
+
 impl MediaHandler {
-    /// The version that answers `req`: the file as stored, or — for a live playlist asked with
-    /// delivery directives the config turns on — held until it lists the segment asked for, and
-    /// rendered as the variant the directives ask for (a delta update, a blocking answer's
-    /// lifetime).
+    /// The version that answers a directed request (see [`is_directed`]): held until it lists
+    /// the segment asked for, and rendered as the variant the directives ask for (a delta
+    /// update, a blocking answer's lifetime).
     pub(super) async fn find(
         &self,
         current: &Current,
@@ -32,12 +40,6 @@ impl MediaHandler {
     ) -> Result<Arc<FileEntry>, RequestError> {
         let hls = &current.policy.hls;
         let query = req.target.query.unwrap_or("");
-        let directed = (hls.blocking_reload || hls.delta_updates)
-            && query.contains("_HLS_")
-            && MediaKind::from_extension(path.extension()).is_playlist();
-        if !directed {
-            return lookup(&self.store, path).await;
-        }
         let holds = &self.metrics.holds;
         let directives = Directives::parse(query).map_err(|e| {
             holds.ended(HoldEnd::Refused);
