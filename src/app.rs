@@ -77,6 +77,9 @@ impl App {
         let mut background = tokio::task::JoinSet::new();
         background.spawn(reload::on_hangup(Arc::clone(&state)));
         background.spawn(housekeeping(Arc::clone(&state)));
+        if let Some(on_demand) = state.on_demand.clone() {
+            background.spawn(stop_idle(on_demand, Arc::clone(&state.usage)));
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -129,6 +132,16 @@ async fn housekeeping(state: Arc<AppState>) {
             let _ = tokio::task::spawn_blocking(crate::allocator::return_free_memory).await;
             peak = open;
         }
+    }
+}
+
+/// Stops on-demand streams nobody reads any more.
+async fn stop_idle(on_demand: Arc<crate::on_demand::OnDemand>, usage: Arc<crate::usage::Usage>) {
+    let mut tick = tokio::time::interval(on_demand.check_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        on_demand.stop_idle(&usage).await;
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod hls;
 mod limits;
+mod on_demand;
 mod raw;
 mod retention;
 mod secure;
@@ -13,6 +14,7 @@ pub mod units;
 
 pub use hls::HlsConfig;
 pub use limits::LimitsConfig;
+pub use on_demand::{OnDemandConfig, UrlTemplate};
 pub use retention::RetentionConfig;
 pub use secure::RequiredHeader;
 
@@ -64,6 +66,8 @@ pub struct Startup {
     pub min_send_rate: u64,
     /// `[admin] listen`: metrics and health, never on a public listener.
     pub admin: Option<SocketAddr>,
+    /// `[on_demand]`: encoders started by the first viewer and stopped when idle.
+    pub on_demand: Option<OnDemandConfig>,
 }
 
 /// The window over which `min_send_rate` is measured.
@@ -86,6 +90,7 @@ impl Startup {
             ("server.backlog", self.backlog != other.backlog),
             ("server.min_send_rate", self.min_send_rate != other.min_send_rate),
             ("admin.listen", self.admin != other.admin),
+            ("on_demand", self.on_demand != other.on_demand),
             ("cache.manifest_validity", c.0.manifest_validity != c.1.manifest_validity),
             ("cache.segment_validity", c.0.segment_validity != c.1.segment_validity),
             ("cache.miss_validity", c.0.miss_validity != c.1.miss_validity),

@@ -16,6 +16,7 @@
 mod hold;
 mod present;
 mod signing;
+mod starting;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +54,8 @@ pub struct MediaHandler {
     limited_logged: Every,
     /// Blocking requests let go unanswered are logged at most once per interval.
     hold_logged: Every,
+    /// Starts streams on demand (`[on_demand]`).
+    on_demand: Option<Arc<crate::on_demand::OnDemand>>,
 }
 
 /// A successful decision.
@@ -138,6 +141,8 @@ pub enum RequestError {
     },
     /// 503 + Retry-After: the server is stopping; a held request is let go.
     Stopping,
+    /// 503 + Retry-After: an on-demand stream did not start (hook failed, timeout, limits).
+    NotStarted(crate::on_demand::NotStarted),
     /// 500.
     Internal(std::io::Error),
 }
@@ -189,7 +194,20 @@ impl Respond for MediaHandler {
 impl MediaHandler {
     /// A handler serving `store` with `settings`, counting into `metrics`.
     pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<RequestMetrics>) -> MediaHandler {
-        MediaHandler { store, settings, metrics, limited_logged: Every::default(), hold_logged: Every::default() }
+        MediaHandler {
+            store,
+            settings,
+            metrics,
+            limited_logged: Every::default(),
+            hold_logged: Every::default(),
+            on_demand: None,
+        }
+    }
+
+    /// The same handler, starting missing streams with `on_demand`.
+    pub fn with_on_demand(mut self, on_demand: Option<Arc<crate::on_demand::OnDemand>>) -> MediaHandler {
+        self.on_demand = on_demand;
+        self
     }
 
     async fn decide(&self, current: &Current, req: RequestHead<'_>) -> Result<Outcome, RequestError> {
@@ -220,7 +238,7 @@ impl MediaHandler {
             // The plain path inline: no extra future layer on every hit.
             match self.store.lookup(&path).await.map_err(from_io)? {
                 Lookup::Found(entry) => entry,
-                Lookup::NotFound => return Err(RequestError::NotFound),
+                Lookup::NotFound => self.missing(req, &path).await?,
                 Lookup::Forbidden => return Err(RequestError::Forbidden),
                 Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
             }

@@ -22,6 +22,8 @@
 //! - [`store`]: the RAM cache of file versions and all file I/O of the request path, on the
 //!   blocking pool, confined to the root. [`watcher`]: inotify → store changes, published to
 //!   subscribers. [`retention`]: the on-disk side, a subscriber of the watcher.
+//! - [`on_demand`]: starting a stream's encoder for its first viewer, holding viewers until its
+//!   playlist lands, stopping idle streams.
 //! - [`handler`]: the media [`respond::Respond`]er, request → plan; [`admin`]: `/metrics`,
 //!   `/healthz`, `/readyz`. The only places that pick status codes.
 //! - [`native_driver`] (httparse, `write`/`sendfile`) and [`hyper_driver`] (hyper, HTTP/1.1 and
@@ -61,6 +63,7 @@ pub mod metrics;
 pub mod native_driver;
 pub mod net;
 pub mod notify;
+pub mod on_demand;
 pub mod path;
 pub mod plan;
 pub mod playlist;

@@ -12,6 +12,7 @@ use crate::handler::MediaHandler;
 use crate::headers::HeaderPolicy;
 use crate::metrics::RequestMetrics;
 use crate::net::Gate;
+use crate::on_demand::OnDemand;
 use crate::retention::{self, Retention};
 use crate::settings::Settings;
 use crate::store::{Store, StoreSettings, Validity};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub serving: AtomicBool,
     /// When the state was built.
     pub started: Instant,
+    /// Streams started on demand, `None` without `[on_demand]`.
+    pub on_demand: Option<Arc<OnDemand>>,
 }
 
 impl AppState {
@@ -81,7 +84,9 @@ impl AppState {
         let watcher = watcher::start(store.clone(), queued, sinks);
         let settings = Arc::new(Settings::new(Arc::clone(policy)));
         let metrics = Arc::new(RequestMetrics::default());
-        let handler = Arc::new(MediaHandler::new(store.clone(), Arc::clone(&settings), Arc::clone(&metrics)));
+        let on_demand = startup.on_demand.clone().map(|c| Arc::new(OnDemand::new(c)));
+        let handler = MediaHandler::new(store.clone(), Arc::clone(&settings), Arc::clone(&metrics));
+        let handler = Arc::new(handler.with_on_demand(on_demand.clone()));
         let gate = Gate::new(&policy.limits);
         Ok(Arc::new(AppState {
             config,
@@ -95,6 +100,7 @@ impl AppState {
             gate,
             serving: AtomicBool::new(false),
             started: Instant::now(),
+            on_demand,
         }))
     }
 

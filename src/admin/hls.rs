@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use prometheus_client::encoding::NoLabelSet;
 use prometheus_client::metrics::MetricType;
 
-use super::exposition::{counters, gauge, int, Enc, MAX_STREAM_SERIES};
+use super::exposition::{counter, counters, gauge, int, Enc, MAX_STREAM_SERIES};
 use crate::lint::{Problem, KINDS};
 use crate::metrics::Holds;
 use crate::state::AppState;
@@ -30,7 +30,35 @@ pub(super) fn live(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
         "outcome",
         &ends,
     )?;
-    problems(enc, state)
+    problems(enc, state)?;
+    on_demand(enc, state)
+}
+
+/// On-demand starts, failures, timeouts, stops and viewers held (with `[on_demand]` only).
+fn on_demand(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
+    let Some(od) = &state.on_demand else { return Ok(()) };
+    let s = &od.stats;
+    counter(enc, "on_demand_starts", "Start hook calls.", s.starts.load(Relaxed))?;
+    counter(
+        enc,
+        "on_demand_start_failures",
+        "Start hook calls that failed (connect, timeout, non-2xx).",
+        s.start_failures.load(Relaxed),
+    )?;
+    counter(
+        enc,
+        "on_demand_timeouts",
+        "Viewers answered 503 after start_timeout without a playlist.",
+        s.timeouts.load(Relaxed),
+    )?;
+    counter(
+        enc,
+        "on_demand_limited",
+        "Starts refused by start_cooldown or max_starts_per_second.",
+        s.limited.load(Relaxed),
+    )?;
+    counter(enc, "on_demand_stops", "Idle streams stopped (stop hook calls).", s.stops.load(Relaxed))?;
+    gauge(enc, "on_demand_held", "Viewers held while their stream starts.", s.held.load(Relaxed))
 }
 
 /// Producer problems: totals by kind over every stream known, and per stream (the streams with

@@ -27,6 +27,7 @@ struct RawConfig {
     admin: Option<super::limits::RawAdmin>,
     #[serde(default)]
     limits: super::limits::RawLimits,
+    on_demand: Option<super::on_demand::RawOnDemand>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +109,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut startup = startup(&errors, raw.server, cache)?;
     startup.admin =
         raw.admin.map(|a| super::limits::admin(a, &startup.listen)).transpose().map_err(|(k, m)| errors.at(k, m))?;
+    startup.on_demand = raw.on_demand.map(super::on_demand::on_demand).transpose().map_err(|(k, m)| errors.at(k, m))?;
     Ok(Config { source: file.to_path_buf(), startup, policy: Arc::new(policy) })
 }
 
@@ -142,7 +144,7 @@ fn toml_error(errors: &Errors<'_>, text: &str, e: &toml::de::Error) -> ConfigErr
     {
         let section = section.trim();
         if message.starts_with("unknown field") {
-            let known = "server, cache, http, hls, secure_link, retention, admin, limits";
+            let known = "server, cache, http, hls, secure_link, retention, admin, limits, on_demand";
             return errors.at(section, format!("line {line_no}: unknown section `[{section}]` (known: {known})"));
         }
         return errors.at(section, format!("line {line_no}: {message}"));
@@ -226,6 +228,7 @@ fn startup(errors: &Errors<'_>, raw: RawServer, cache: CacheConfig) -> Result<St
         min_send_rate: parse_size(raw.min_send_rate.as_deref().unwrap_or("1KiB"))
             .map_err(|m| errors.at("server.min_send_rate", m))?,
         admin: None,
+        on_demand: None,
     })
 }
 

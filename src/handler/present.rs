@@ -131,7 +131,10 @@ pub(super) fn error(error: RequestError, cors: Option<&CorsConfig>, head_only: b
             StatusCode::RANGE_NOT_SATISFIABLE
         }
         RequestError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        RequestError::Busy | RequestError::HoldTimedOut { .. } | RequestError::Stopping => {
+        RequestError::Busy
+        | RequestError::HoldTimedOut { .. }
+        | RequestError::Stopping
+        | RequestError::NotStarted(_) => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             StatusCode::SERVICE_UNAVAILABLE
         }

@@ -26,6 +26,8 @@ pub mod live;
 mod malformed;
 // secure_link agreement with a real nginx.
 mod nginx_compat;
+// On-demand streams: a start/stop service launching a real ffmpeg, failures, idle stop, ids.
+mod on_demand;
 // Operations: /metrics, /healthz, /readyz, rate limits, connection caps, the listen queue.
 mod operations;
 // The operator's loop: a real encoder restarted on the same path, hand-written playlists,
