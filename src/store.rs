@@ -373,7 +373,7 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
         // Once per read, not once per request that shared it.
         let key = format!("/{rel}");
         if entry.kind.is_playlist() {
-            lint::check(inner, rel, entry, epoch, lint::Marks::MayLag);
+            lint::check(inner, rel, entry, epoch);
             inner.last_good.keep(&key, entry);
         } else if inner.rewrites.read(&key, entry) {
             lint::rewritten(inner, &key);

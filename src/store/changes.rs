@@ -102,7 +102,7 @@ impl Store {
             let epoch = inner.epoch.load(Ordering::Acquire);
             let found = read::lookup_blocking(&inner, &rel, settle, Fill::Any);
             if let Ok(Lookup::Found(entry)) = &found {
-                super::lint::check(&inner, &rel, entry, epoch, super::lint::Marks::InOrder);
+                super::lint::check(&inner, &rel, entry, epoch);
             }
             found
         };

@@ -1,8 +1,14 @@
 //! The producer lint where the store reads playlists: each new media playlist version is
-//! compared with the last one linted for its path ([`crate::lint`]), its newly listed segments are
-//! checked on disk (missing, or still being written), and every problem is counted in the
-//! stream's usage record and logged at most once a minute per stream and kind. Runs on the
+//! compared with the last one linted for its path ([`crate::lint`]), its newly listed segments
+//! are checked on disk (missing), the previous version's new segments are checked again (written
+//! to after that version listed them: listed before complete), and every problem is counted in
+//! the stream's usage record and logged at most once a minute per stream and kind. Runs on the
 //! blocking pool (it opens files); must not choose status codes.
+//!
+//! "Listed before complete" is judged by modification times, not by the watcher's write marks: a
+//! playlist re-read for an older event may already be a newer version than the events applied so
+//! far, so a mark can be missing or stale; a segment modified after the playlist version that
+//! listed it was incomplete when listed, whatever order the events arrive in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,71 +22,89 @@ use crate::lint::{self, Problem};
 /// is then linted as a first sight).
 const REMEMBERED_MAX: usize = 16 * 1024;
 
+/// Newly listed segments checked on disk per version, from the newest back: a packager lists
+/// one or two new ones per version; a first sight of a long playlist checks its live end only.
+const DISK_CHECKS: usize = 8;
+
 /// The last version linted per playlist path. Kept apart from the cache and the fallback, which
 /// let go of versions on every change event.
 #[derive(Default)]
 pub(super) struct Linted(Mutex<HashMap<Box<str>, Seen>>);
 
-/// The change epoch a version was read at, and the version.
-type Seen = (u64, Arc<Live>);
+/// One linted version.
+#[derive(Clone)]
+struct Seen {
+    /// The store's change epoch when it was read.
+    epoch: u64,
+    live: Arc<Live>,
+    /// Its modification time, nanoseconds since the epoch.
+    mtime_ns: i128,
+    /// The segments it listed first (paths relative to the root), checked again next time.
+    fresh: Vec<String>,
+}
 
 impl Linted {
-    /// Remembers `live`, read at change epoch `epoch`, for `key`, returning the version it
-    /// replaces — `Err` when a version read later was linted already (this read was overtaken:
-    /// comparing it would report a jump back that never happened).
-    fn swap(&self, key: &str, epoch: u64, live: &Arc<Live>) -> Result<Option<Arc<Live>>, ()> {
+    /// Compares `live` (read at change epoch `epoch`, modified at `mtime_ns`) with the last
+    /// version linted for `key` and remembers it: its problems, the segments it lists first, and
+    /// the version it replaced. `None` when this read was overtaken by a later one already
+    /// linted (comparing it would report a jump back that never happened) or is that version.
+    fn advance(
+        &self,
+        key: &str,
+        epoch: u64,
+        live: &Arc<Live>,
+        mtime_ns: i128,
+    ) -> Option<(Vec<Problem>, Seen, Option<Seen>)> {
         // A poisoned lock only means a thread panicked while editing a plain map.
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(key).is_some_and(|(seen, _)| *seen > epoch) {
-            return Err(());
+        let previous = map.get(key);
+        if previous.is_some_and(|old| old.epoch > epoch || old.live.model == live.model) {
+            return None;
         }
+        let (problems, new) = lint::compare(previous.map(|p| &p.live.model), &live.model);
+        let dir = crate::usage::stream_dir(key);
+        let fresh = live.model.segments[new].iter().rev().take(DISK_CHECKS).filter_map(|s| segment_path(dir, &s.uri));
+        let seen = Seen { epoch, live: Arc::clone(live), mtime_ns, fresh: fresh.collect() };
         if map.len() >= REMEMBERED_MAX && !map.contains_key(key) {
             map.clear();
         }
-        Ok(map.insert(key.into(), (epoch, Arc::clone(live))).map(|(_, l)| l))
+        let previous = map.insert(key.into(), seen.clone());
+        Some((problems, seen, previous))
     }
-}
-
-/// Newly listed segments checked on disk per version, from the newest back: a packager lists
-/// one or two new ones per version; a first sight of a long playlist checks its live end only.
-const DISK_CHECKS: usize = 8;
-
-/// When the write marks can be trusted: the watcher applies events in order, so a playlist it
-/// reloads was renamed after every segment event before it was applied; a read for a request
-/// may run ahead of the watcher and see a mark that is about to go.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Marks {
-    /// The watcher's own reload.
-    InOrder,
-    /// A read for a request.
-    MayLag,
 }
 
 /// Lints `entry`, a version of the playlist at `rel` read when the store's change epoch was
 /// `epoch`.
-pub(super) fn check(inner: &Inner, rel: &str, entry: &FileEntry, epoch: u64, marks: Marks) {
+pub(super) fn check(inner: &Inner, rel: &str, entry: &FileEntry, epoch: u64) {
     let Some(live) = entry.live.as_ref() else { return };
-    let Ok(previous) = inner.linted.swap(rel, epoch, live) else { return };
-    let previous_model = previous.as_deref().map(|l| &l.model);
-    if previous_model == Some(&live.model) {
-        return;
-    }
-    let (mut problems, new) = lint::compare(previous_model, &live.model);
-    let dir = crate::usage::stream_dir(rel);
-    for segment in live.model.segments[new].iter().rev().take(DISK_CHECKS) {
-        let uri = &*segment.uri;
-        if uri.contains("://") || uri.starts_with('/') || uri.contains("..") || uri.contains('?') {
-            continue;
-        }
-        let seg_rel = if dir.is_empty() { uri.to_string() } else { format!("{dir}/{uri}") };
-        if marks == Marks::InOrder && inner.is_being_written(&format!("/{seg_rel}")) {
-            problems.push(Problem::ListedEarly);
-        } else if matches!(open_beneath(inner, &seg_rel), Ok(None)) {
+    let Some((mut problems, seen, previous)) = inner.linted.advance(rel, epoch, live, entry.stamp.1) else { return };
+    for segment in &seen.fresh {
+        if matches!(open_beneath(inner, segment), Ok(None)) {
             problems.push(Problem::MissingSegment);
+        }
+    }
+    if let Some(previous) = previous {
+        let written_after = |segment: &String| modified_ns(inner, segment).is_some_and(|m| m > previous.mtime_ns);
+        if previous.fresh.iter().any(written_after) {
+            problems.push(Problem::ListedEarly);
         }
     }
     problems.dedup();
     report(inner, rel, &problems);
+}
+
+/// A segment URI as a path relative to the root, for URIs relative to the playlist's directory.
+fn segment_path(dir: &str, uri: &str) -> Option<String> {
+    if uri.contains("://") || uri.starts_with('/') || uri.contains("..") || uri.contains('?') {
+        return None;
+    }
+    Some(if dir.is_empty() { uri.to_string() } else { format!("{dir}/{uri}") })
+}
+
+fn modified_ns(inner: &Inner, rel: &str) -> Option<i128> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = open_beneath(inner, rel).ok()??.metadata().ok()?;
+    Some(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
 }
 
 /// Counts a segment rewrite (the store's rewrite detector logs it itself).

@@ -4,7 +4,7 @@
 //! a real ffmpeg held and answered segment by segment.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::fds::raise_fd_limit;
 use crate::support::{Conn, Response, TestServer, STEP};
@@ -353,13 +353,21 @@ async fn producer_problems_are_counted_per_kind() {
         // Served with EXT-X-SERVER-CONTROL added before the media sequence line.
         until_served(&s, path, &text[text.find("#EXT-X-MEDIA-SEQUENCE").unwrap()..]).await;
     }
-    // A segment still being written when the playlist names it.
+    // A segment still being written when the playlist names it: written to after that version
+    // (its modification time set past the playlist's, as a writer a moment later would leave
+    // it: file timestamps tick coarsely), found when the next version is read.
     let writing = std::fs::File::create(s.path("live/lint/seg6.ts")).unwrap();
     std::io::Write::write_all(&mut &writing, b"partial").unwrap();
     let early = head(2, 7) + &seg(6, 1.0);
     publisher.write(&early);
     until_served(&s, path, "#EXT-X-MEDIA-SEQUENCE:7\n").await;
+    std::io::Write::write_all(&mut &writing, b" and the rest").unwrap();
+    writing.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
     drop(writing);
+    std::fs::copy(crate::support::fixtures().join("live_ts/seg0.ts"), s.path("live/lint/seg7.ts")).unwrap();
+    let next = head(2, 7) + &seg(6, 1.0) + &seg(7, 1.0);
+    publisher.write(&next);
+    until_served(&s, path, "seg7.ts\n").await;
     let counts = problems(&s).await;
     for (label, want) in [
         ("segment_longer_than_target", 1),
