@@ -16,7 +16,9 @@ from /proc/PID/status. Then:
   memory     2 GB of distinct 1.3 MB segments through a 256 MiB budget: peak RSS of hls-origin
   cold       4.2 GB of distinct 1.3 MB segments, 256 MiB budget, spread evenly: (a) hyper reading
              misses into RAM, (b) the native driver with sendfile, (c) nginx with sendfile
-(--quick: one round, shorter runs; --only-cold: just the cold workload)
+(--quick: one round, shorter runs; --only-cold: just the cold workload; --only-throughput: just
+the playlist and segment tables; --tmpfs: those tables again with the tree on a tmpfs mounted
+huge=within_size, the recommended deployment)
 """
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
@@ -131,13 +133,13 @@ class Nginx(Server):
 
 
 class Origin(Server):
-    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True):
+    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True, promote=False):
         super().__init__(name, root, work)
         conf = os.path.join(work, f"{name}.toml")
         with open(conf, "w") as f:
             f.write(f'[server]\nlisten = "127.0.0.1:{self.port}"\nroot = "{root}"\naccess_log = false\n'
                     f'http1_driver = "{driver}"\nzero_copy = {str(zero_copy).lower()}\n'
-                    f'[cache]\nmemory_budget = "{budget}"\n')
+                    f'[cache]\nmemory_budget = "{budget}"\npromote_large = {str(promote).lower()}\n')
         self.proc = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "--config", conf],
                                      stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
         wait_port(self.port)
@@ -247,8 +249,11 @@ def throughput(root, work):
               ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
               ("hls-origin", lambda: Origin("hls-origin", root, work)),
               ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper", zero_copy=False)),
+              # the explicit option: hot large files copied into RAM (the default keeps them on sendfile)
+              ("hls-origin-ram-copy", lambda: Origin("hls-origin-ram-copy", root, work, promote=True)),
               ("tokio-floor", lambda: Floor("tokio-floor", root, work))]
-    results = {w: {name: [] for name, _ in makers if w == "playlists" or name != "tokio-floor"} for w in paths}
+    only = {"tokio-floor": "playlists", "hls-origin-ram-copy": "segments"}
+    results = {w: {name: [] for name, _ in makers if only.get(name, w) == w} for w in paths}
     for rnd in range(ROUNDS):
         for name, make in makers:
             server = make()
@@ -360,6 +365,42 @@ def cold(work):
     shutil.rmtree(root, ignore_errors=True)
 
 
+def on_tmpfs(work):
+    """A tmpfs with transparent huge pages for files that fit them (the deployment the README
+    recommends), mounted for the run; `None` when mounting is not allowed here."""
+    root = os.path.join(work, "tmpfs-root")
+    os.makedirs(root)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=512m,huge=within_size,mode=0755", "hls-bench", root]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        print("tmpfs: cannot mount here (needs root); skipped", file=sys.stderr)
+        return None
+    return root
+
+
+def throughput_tables(work):
+    """Playlists and hot segments, on the work directory's filesystem and (--tmpfs) on a tmpfs
+    mounted huge=within_size: two tables, each naming its filesystem."""
+    roots = [os.path.join(work, "root")]
+    os.makedirs(roots[0])
+    if "--tmpfs" in sys.argv:
+        t = on_tmpfs(work)
+        if t:
+            roots.append(t)
+    for root in roots:
+        make_tree(root)
+        stop = threading.Event()
+        writer = threading.Thread(target=live_writer, args=(root, stop))
+        writer.start()
+        try:
+            print(f"\nmachine: {machine(root)}; {time.strftime('%Y-%m-%d')}")
+            print_table(throughput(root, work))
+        finally:
+            stop.set()
+            writer.join()
+            if root != roots[0]:
+                subprocess.run(["umount", root])
+
+
 def main():
     global FRESHNESS, FLOOR
     deps = os.path.join(ROOT_DIR, "target/release/deps")
@@ -373,6 +414,10 @@ def main():
     os.chmod(work, 0o755)
     if "--only-cold" in sys.argv:
         cold(work)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    if "--tmpfs" in sys.argv or "--only-throughput" in sys.argv:
+        throughput_tables(work)
         shutil.rmtree(work, ignore_errors=True)
         return
     root = os.path.join(work, "root")

@@ -95,6 +95,7 @@ impl Startup {
             ("cache.segment_validity", c.0.segment_validity != c.1.segment_validity),
             ("cache.miss_validity", c.0.miss_validity != c.1.miss_validity),
             ("cache.memory_budget", c.0.memory_budget_bytes != c.1.memory_budget_bytes),
+            ("cache.promote_large", c.0.promote_large != c.1.promote_large),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
@@ -141,6 +142,10 @@ pub struct CacheConfig {
     pub miss_validity: Duration,
     /// Bytes of file content held in RAM (`memory_budget`, default 256MiB).
     pub memory_budget_bytes: u64,
+    /// Large files (`server.zero_copy_min_size` and up) requested again are also copied into
+    /// RAM (`promote_large`, default false: they stay on `sendfile` from the page cache, which
+    /// costs less CPU per byte on current kernels; see the README's performance section).
+    pub promote_large: bool,
 }
 
 /// `[http]`: response header policy.

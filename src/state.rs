@@ -64,6 +64,7 @@ impl AppState {
                 miss: cache.miss_validity,
             },
             zero_copy_min_bytes: startup.zero_copy.then_some(startup.zero_copy_min_bytes),
+            promote_large: cache.promote_large,
         };
         let usage = Arc::new(Usage::default());
         let store = Store::open(&startup.root, settings, Arc::clone(&usage)).map_err(|e| ConfigError {

@@ -65,6 +65,8 @@ struct Inner {
     policy: arc_swap::ArcSwap<HeaderPolicy>,
     /// Files at least this large (not playlists) stay on disk on a miss; `None`: zero-copy off.
     zero_copy_min_bytes: Option<u64>,
+    /// Disk entries requested again are read into RAM (`cache.promote_large`).
+    promote_large: bool,
     budget_bytes: u64,
     /// Bytes of promotions being read: counted against the budget before they land.
     promoting: AtomicU64,
@@ -142,6 +144,8 @@ pub struct StoreSettings {
     pub validity: Validity,
     /// `zero_copy`: files at least this large stay on disk on a miss.
     pub zero_copy_min_bytes: Option<u64>,
+    /// `cache.promote_large`: such files requested again are also read into RAM.
+    pub promote_large: bool,
 }
 
 enum LoadError {
@@ -162,6 +166,7 @@ impl Store {
                 root,
                 policy: arc_swap::ArcSwap::from_pointee(settings.headers),
                 zero_copy_min_bytes: settings.zero_copy_min_bytes,
+                promote_large: settings.promote_large,
                 budget_bytes: settings.budget_bytes,
                 promoting: AtomicU64::new(0),
                 cache: cache::build(
@@ -288,11 +293,16 @@ impl Store {
         }
     }
 
-    /// A disk entry requested a second time is read into RAM in the background — only if the
-    /// cache has room for it without evicting anything, so a working set larger than the budget
-    /// stays on the zero-copy path instead of churning the cache.
+    /// With `cache.promote_large`, a disk entry requested a second time is read into RAM in the
+    /// background — only if the cache has room for it without evicting anything, so a working
+    /// set larger than the budget stays on the zero-copy path instead of churning the cache.
+    /// Off (the default), large files always go by `sendfile` from the descriptor the cache
+    /// holds open.
     fn maybe_promote(&self, path: &NormPath, entry: &FileEntry) {
-        if !matches!(entry.content, Content::Disk(_)) || entry.hits.fetch_add(1, Ordering::Relaxed) != 0 {
+        if !self.inner.promote_large
+            || !matches!(entry.content, Content::Disk(_))
+            || entry.hits.fetch_add(1, Ordering::Relaxed) != 0
+        {
             return;
         }
         // Promotions in flight are counted before they land, and 1/16 of the budget stays free:

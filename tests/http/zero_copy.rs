@@ -83,3 +83,28 @@ async fn a_file_that_shrinks_mid_send_aborts_the_connection() {
     // Still serving.
     assert_eq!(s.get("/vod_ts/seg0.ts").await.status, 200);
 }
+
+#[tokio::test]
+async fn large_files_stay_on_sendfile_however_often_they_are_asked_for_unless_promotion_is_on() {
+    use hls_origin::metrics::BodySource;
+    let s = TestServer::start_with(ZERO_COPY).await;
+    for _ in 0..20 {
+        assert_eq!(s.get("/vod_ts/seg1.ts").await.status, 200);
+    }
+    let m = &s.state.metrics;
+    // The native driver sends file bodies with sendfile; hyper reads them from the same
+    // descriptor. Either way none came from a RAM copy.
+    assert_eq!((m.bodies(BodySource::File), m.bodies(BodySource::Ram)), (20, 0));
+    assert_eq!(s.state.store.disk_reads(), 1, "one open for all twenty");
+    // The explicit option: the second request copies the file into RAM in the background.
+    let s = TestServer::start_with(&format!("{ZERO_COPY}[cache]\npromote_large = true\n")).await;
+    let start = std::time::Instant::now();
+    loop {
+        assert_eq!(s.get("/vod_ts/seg1.ts").await.status, 200);
+        if s.state.metrics.bodies(BodySource::Ram) > 0 {
+            break;
+        }
+        assert!(start.elapsed() < STEP, "never served from RAM with promote_large");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
