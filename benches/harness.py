@@ -16,14 +16,14 @@ from /proc/PID/status. Then:
   memory     2 GB of distinct 1.3 MB segments through a 256 MiB budget: peak RSS of hls-origin
   cold       4.2 GB of distinct 1.3 MB segments, 256 MiB budget, spread evenly: (a) hyper reading
              misses into RAM, (b) the native driver with sendfile, (c) nginx with sendfile
-(--quick: one round, shorter runs; --only-cold: just the cold workload; --only-throughput: just
+(--quick: one round, shorter runs; --rounds=N: N rounds; --only-cold: just the cold workload; --only-throughput: just
 the playlist and segment tables; --tmpfs: those tables again with the tree on a tmpfs mounted
 huge=within_size, the recommended deployment)
 """
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 QUICK = "--quick" in sys.argv
-ROUNDS = 1 if QUICK else 5
+ROUNDS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--rounds=")), 1 if QUICK else 5)
 DURATION = 4 if QUICK else 10
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT_DIR, "target/release/hls-origin")
@@ -133,7 +133,7 @@ class Nginx(Server):
 
 
 class Origin(Server):
-    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True, promote=False):
+    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True, promote=True):
         super().__init__(name, root, work)
         conf = os.path.join(work, f"{name}.toml")
         with open(conf, "w") as f:
@@ -249,10 +249,11 @@ def throughput(root, work):
               ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
               ("hls-origin", lambda: Origin("hls-origin", root, work)),
               ("hls-origin-hyper", lambda: Origin("hls-origin-hyper", root, work, driver="hyper", zero_copy=False)),
-              # the explicit option: hot large files copied into RAM (the default keeps them on sendfile)
-              ("hls-origin-ram-copy", lambda: Origin("hls-origin-ram-copy", root, work, promote=True)),
+              # the two answers to "RAM copy or sendfile" for hot large files: the default row
+              # promotes them into RAM, this one keeps them on sendfile
+              ("hls-origin-sendfile", lambda: Origin("hls-origin-sendfile", root, work, promote=False)),
               ("tokio-floor", lambda: Floor("tokio-floor", root, work))]
-    only = {"tokio-floor": "playlists", "hls-origin-ram-copy": "segments"}
+    only = {"tokio-floor": "playlists", "hls-origin-sendfile": "segments"}
     results = {w: {name: [] for name, _ in makers if only.get(name, w) == w} for w in paths}
     for rnd in range(ROUNDS):
         for name, make in makers:

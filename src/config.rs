@@ -143,8 +143,9 @@ pub struct CacheConfig {
     /// Bytes of file content held in RAM (`memory_budget`, default 256MiB).
     pub memory_budget_bytes: u64,
     /// Large files (`server.zero_copy_min_size` and up) requested again are also copied into
-    /// RAM (`promote_large`, default false: they stay on `sendfile` from the page cache, which
-    /// costs less CPU per byte on current kernels; see the README's performance section).
+    /// RAM when the cache has room (`promote_large`, default true: on the machine last measured
+    /// a RAM copy sent with `writev` cost less than half the CPU per byte of `sendfile`; the
+    /// benchmark's `hls-origin-sendfile` row re-decides it per machine).
     pub promote_large: bool,
 }
 

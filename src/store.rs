@@ -293,11 +293,11 @@ impl Store {
         }
     }
 
-    /// With `cache.promote_large`, a disk entry requested a second time is read into RAM in the
-    /// background — only if the cache has room for it without evicting anything, so a working
-    /// set larger than the budget stays on the zero-copy path instead of churning the cache.
-    /// Off (the default), large files always go by `sendfile` from the descriptor the cache
-    /// holds open.
+    /// With `cache.promote_large` (the default), a disk entry requested a second time is read
+    /// into RAM in the background — only if the cache has room for it without evicting anything,
+    /// so a working set larger than the budget stays on the zero-copy path instead of churning
+    /// the cache. Off, large files always go by `sendfile` from the descriptor the cache holds
+    /// open.
     fn maybe_promote(&self, path: &NormPath, entry: &FileEntry) {
         if !self.inner.promote_large
             || !matches!(entry.content, Content::Disk(_))

@@ -241,7 +241,7 @@ fn cache(errors: &Errors<'_>, raw: RawCache) -> Result<CacheConfig, ConfigError>
         segment_validity: errors.duration("cache.segment_validity", raw.segment_validity.as_deref(), "10s")?,
         miss_validity: errors.duration("cache.miss_validity", raw.miss_validity.as_deref(), "500ms")?,
         memory_budget_bytes,
-        promote_large: raw.promote_large.unwrap_or(false),
+        promote_large: raw.promote_large.unwrap_or(true),
     })
 }
 

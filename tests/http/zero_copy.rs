@@ -85,9 +85,9 @@ async fn a_file_that_shrinks_mid_send_aborts_the_connection() {
 }
 
 #[tokio::test]
-async fn large_files_stay_on_sendfile_however_often_they_are_asked_for_unless_promotion_is_on() {
+async fn large_files_stay_on_sendfile_however_often_they_are_asked_for_when_promotion_is_off() {
     use hls_origin::metrics::BodySource;
-    let s = TestServer::start_with(ZERO_COPY).await;
+    let s = TestServer::start_with(&format!("{ZERO_COPY}[cache]\npromote_large = false\n")).await;
     for _ in 0..20 {
         assert_eq!(s.get("/vod_ts/seg1.ts").await.status, 200);
     }
@@ -96,15 +96,15 @@ async fn large_files_stay_on_sendfile_however_often_they_are_asked_for_unless_pr
     // descriptor. Either way none came from a RAM copy.
     assert_eq!((m.bodies(BodySource::File), m.bodies(BodySource::Ram)), (20, 0));
     assert_eq!(s.state.store.disk_reads(), 1, "one open for all twenty");
-    // The explicit option: the second request copies the file into RAM in the background.
-    let s = TestServer::start_with(&format!("{ZERO_COPY}[cache]\npromote_large = true\n")).await;
+    // The default: the second request copies the file into RAM in the background.
+    let s = TestServer::start_with(ZERO_COPY).await;
     let start = std::time::Instant::now();
     loop {
         assert_eq!(s.get("/vod_ts/seg1.ts").await.status, 200);
         if s.state.metrics.bodies(BodySource::Ram) > 0 {
             break;
         }
-        assert!(start.elapsed() < STEP, "never served from RAM with promote_large");
+        assert!(start.elapsed() < STEP, "never served from RAM with promote_large on (the default)");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
