@@ -31,7 +31,7 @@ impl Hook {
             .body(Empty::new())
             .map_err(|e| format!("bad URL: {e}"))?;
         let call = async {
-            let response = self.client.request(request).await.map_err(|e| format!("request failed: {e}"))?;
+            let response = self.client.request(request).await.map_err(|e| format!("request failed: {}", chain(&e)))?;
             let status = response.status();
             // Read the body so the connection goes back to the pool.
             let _ = response.into_body().collect().await;
@@ -46,4 +46,17 @@ impl Hook {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
+}
+
+/// An error with its causes (hyper-util's own message is only "client error (Connect)"; the
+/// cause says "Connection refused").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
