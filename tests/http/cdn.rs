@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -71,28 +70,14 @@ fn max_age(r: &Response) -> u64 {
     cc.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse().ok()).unwrap_or(0)
 }
 
-/// ffmpeg writing 2 s segments (target duration 2: playlists live for 1 s in a cache).
-fn ffmpeg_two_second(dir: &Path) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "20", "-f", "hls", "-hls_time", "2"])
-        .args(["-hls_list_size", "3", "-hls_flags", "delete_segments+temp_file"])
-        .arg(dir.join("index.m3u8"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs")
-}
-
 #[tokio::test]
 async fn behind_varnish_segments_come_once_playlists_stay_fresh_and_blocking_answers_are_shared() {
     let s = TestServer::start_with(LIVE).await;
     let varnish = Varnish::start(s.addr).await;
     let dir = s.path("live/cdn");
     std::fs::create_dir_all(&dir).unwrap();
-    let _encoder = ffmpeg_two_second(&dir);
+    // 2 s segments: target duration 2, so playlists live for 1 s in a cache.
+    let _encoder = crate::operator::ffmpeg_hls(&dir, "testsrc", 2, 3);
     let path = "/live/cdn/index.m3u8";
     let start = Instant::now();
     let mut playlist = loop {

@@ -13,6 +13,13 @@ use crate::support::{Conn, TestServer, STEP};
 /// input differs from one run to the next; two runs of one lavfi source are byte-identical)
 /// into `dir/index.m3u8`.
 pub fn ffmpeg_live(dir: &Path, source: &str) -> Child {
+    ffmpeg_hls(dir, source, 1, 4)
+}
+
+/// ffmpeg writing `segment_secs`-second segments (a keyframe every segment at 10 fps) and
+/// keeping `list_size` of them in the playlist.
+pub fn ffmpeg_hls(dir: &Path, source: &str, segment_secs: u32, list_size: u32) -> Child {
+    let (gop, time, list) = ((segment_secs * 10).to_string(), segment_secs.to_string(), list_size.to_string());
     Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -24,8 +31,8 @@ pub fn ffmpeg_live(dir: &Path, source: &str) -> Child {
             "-i",
             &format!("{source}=size=160x90:rate=10"),
         ])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-f", "hls", "-hls_time", "1"])
-        .args(["-hls_list_size", "4", "-hls_flags", "delete_segments+temp_file"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", &gop, "-f", "hls", "-hls_time", &time])
+        .args(["-hls_list_size", &list, "-hls_flags", "delete_segments+temp_file"])
         .arg(dir.join("index.m3u8"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
