@@ -237,10 +237,8 @@ impl MediaHandler {
         } else {
             // The plain path inline: no extra future layer on every hit.
             match self.store.lookup(&path).await.map_err(from_io)? {
-                Lookup::Found(entry) => entry,
                 Lookup::NotFound => self.missing(req, &path).await?,
-                Lookup::Forbidden => return Err(RequestError::Forbidden),
-                Lookup::Busy | Lookup::Unavailable => return Err(RequestError::Busy),
+                other => found(other)?,
             }
         };
         if let (Some(until), Some(link)) = (signed, &current.policy.secure_link) {
@@ -279,6 +277,16 @@ impl MediaHandler {
             }
             RequestError::TooManyRequests(over)
         })
+    }
+}
+
+/// A lookup's outcome as the version found or the error it answers.
+pub(super) fn found(lookup: Lookup) -> Result<Arc<FileEntry>, RequestError> {
+    match lookup {
+        Lookup::Found(entry) => Ok(entry),
+        Lookup::NotFound => Err(RequestError::NotFound),
+        Lookup::Forbidden => Err(RequestError::Forbidden),
+        Lookup::Busy | Lookup::Unavailable => Err(RequestError::Busy),
     }
 }
 

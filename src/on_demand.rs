@@ -55,6 +55,8 @@ pub struct OnDemandStats {
 /// Where a stream's start stands.
 #[derive(Debug, Clone, PartialEq)]
 enum Phase {
+    /// Never started here.
+    Idle,
     /// The start hook is being called.
     Starting,
     /// The hook accepted; the encoder is (or was) running.
@@ -64,7 +66,8 @@ enum Phase {
 }
 
 struct Stream {
-    phase: Mutex<(Phase, Instant)>,
+    /// Where the start stands, and when the last start began.
+    phase: Mutex<(Phase, Option<Instant>)>,
     /// Woken when the phase changes.
     changed: Notify,
     /// Started here and not yet stopped: the idle check looks at it.
@@ -114,12 +117,8 @@ impl OnDemand {
     fn stream(&self, id: &str) -> Arc<Stream> {
         // A poisoned lock only means a thread panicked while editing a plain map.
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let old = Instant::now() - self.config.start_cooldown;
-        let make = || Stream {
-            phase: Mutex::new((Phase::Failed(String::new()), old)),
-            changed: Notify::new(),
-            running: Mutex::new(None),
-        };
+        let make =
+            || Stream { phase: Mutex::new((Phase::Idle, None)), changed: Notify::new(), running: Mutex::new(None) };
         Arc::clone(streams.entry(id.into()).or_insert_with(|| Arc::new(make())))
     }
 
@@ -132,7 +131,7 @@ impl OnDemand {
         if phase.0 == Phase::Starting || running {
             return Ok(());
         }
-        if phase.1.elapsed() < self.config.start_cooldown {
+        if phase.1.is_some_and(|at| at.elapsed() < self.config.start_cooldown) {
             self.stats.limited.fetch_add(1, Ordering::Relaxed);
             return Err(match &phase.0 {
                 Phase::Failed(why) => NotStarted::HookFailed(why.clone()),
@@ -144,7 +143,7 @@ impl OnDemand {
             tracing::warn!(stream = id, "on-demand start refused: over on_demand.max_starts_per_second; answering 503");
             return Err(NotStarted::Limited);
         }
-        *phase = (Phase::Starting, Instant::now());
+        *phase = (Phase::Starting, Some(Instant::now()));
         self.stats.starts.fetch_add(1, Ordering::Relaxed);
         let (this, id, stream) = (Arc::clone(self), id.to_string(), Arc::clone(stream));
         tokio::spawn(async move { this.start(&id, &stream).await });

@@ -17,7 +17,7 @@ use crate::playlist::directives::{Directives, Skip};
 use crate::playlist::model::MediaPlaylist;
 use crate::request::RequestHead;
 use crate::settings::Current;
-use crate::store::{FileEntry, Lookup, Store};
+use crate::store::{FileEntry, Store};
 
 /// True for a playlist request with delivery directives the config turns on.
 #[inline]
@@ -83,12 +83,7 @@ impl MediaHandler {
 
 /// A plain lookup, its outcome as a version or an error.
 async fn lookup(store: &Store, path: &NormPath) -> Result<Arc<FileEntry>, RequestError> {
-    match store.lookup(path).await.map_err(super::from_io)? {
-        Lookup::Found(entry) => Ok(entry),
-        Lookup::NotFound => Err(RequestError::NotFound),
-        Lookup::Forbidden => Err(RequestError::Forbidden),
-        Lookup::Busy | Lookup::Unavailable => Err(RequestError::Busy),
-    }
+    super::found(store.lookup(path).await.map_err(super::from_io)?)
 }
 
 /// One blocking request.

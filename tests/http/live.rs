@@ -233,12 +233,6 @@ async fn a_held_request_is_let_go_when_the_server_stops() {
     assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
 }
 
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
-    out
-}
-
 #[tokio::test]
 async fn a_delta_update_lists_exactly_the_segments_after_the_skip_boundary() {
     let s = TestServer::start_with(LIVE).await;
@@ -266,7 +260,7 @@ async fn a_delta_update_lists_exactly_the_segments_after_the_skip_boundary() {
     let packed = ask(&s, &format!("{path}?_HLS_skip=YES"), "Accept-Encoding: gzip\r\n").await;
     let (packed, _) = answer(packed).await;
     assert_eq!(packed.header("content-encoding"), Some("gzip"));
-    assert_eq!(gunzip(&packed.body), delta.body);
+    assert_eq!(crate::content::gunzip(&packed.body), delta.body);
     assert_ne!(packed.header("etag"), delta.header("etag"));
     let blocking = s.get(&format!("{path}?_HLS_msn=49&_HLS_skip=YES")).await;
     assert_eq!(

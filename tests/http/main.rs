@@ -14,7 +14,7 @@ mod cdn;
 // If-None-Match, If-Modified-Since, If-Match, If-Range: RFC 9110 §13.
 mod conditional;
 // Content types, Cache-Control per kind, ETag, Last-Modified, CORS, HEAD.
-mod content;
+pub mod content;
 // Connection handling: methods, OPTIONS, head limits, keep-alive, pipelining, h2c, timeouts,
 // graceful stop, descriptors.
 mod driver;
