@@ -3,30 +3,35 @@
 `sendfile off`), on one generated tree, one run, as ratios.
 
 Workloads (wrk -t1 -c64, pinned to CPU 1; servers pinned to CPU 0, one worker each):
-  playlists  200 live playlists of ~600 B, keep-alive
+  playlists       200 live playlists of ~600 B, keep-alive
+  playlists-230B  200 playlists of 232 B (ffmpeg's default: 5 segments of 2 s)
+  segments        20 distinct 1.3 MB segments, hot
 hls-origin runs with its default native HTTP/1 driver and, as a second row, with hyper.
-  segments   20 distinct 1.3 MB segments, hot
 plus, for playlists only, "tokio-floor" (benches/tokio_floor.rs): a Tokio server that writes one
 fixed response of the same size per request — the runtime + kernel floor, no HTTP work at all,
-while a live writer renames 10 playlists every 200 ms. Servers alternate over ROUNDS rounds; each
-figure is the median. CPU comes from /proc/PID/stat (utime+stime of every server process), RSS
+while a live writer renames 10 playlists every 200 ms. Every server stays up; each of ROUNDS
+rounds gives each server one run in turn. Each figure is the median; "paired" ratios are the
+median of per-round ratios (runs seconds apart, so they cancel this machine kind's drift). CPU comes from /proc/PID/stat (utime+stime of every server process), RSS
 from /proc/PID/status. Then:
   freshness  benches/freshness.rs (100 streams renamed every 200 ms, polled every 5 ms) against
              hls-origin, nginx uncached (open_file_cache off) and nginx cached (valid 1s)
   memory     2 GB of distinct 1.3 MB segments through a 256 MiB budget: peak RSS of hls-origin
   cold       4.2 GB of distinct 1.3 MB segments, 256 MiB budget, spread evenly: (a) hyper reading
              misses into RAM, (b) the native driver with sendfile, (c) nginx with sendfile
-(--quick: one round, shorter runs; --rounds=N: N rounds; --only-cold: just the cold workload; --only-throughput: just
-the playlist and segment tables; --tmpfs: those tables again with the tree on a tmpfs mounted
-huge=within_size, the recommended deployment)
+Options: --quick: one round, shorter runs; --rounds=N: N rounds; --duration=S: seconds per run;
+--only-cold: just the cold workload; --only-throughput: just the playlist and segment tables;
+--only-playlists: just the playlist tables; --compare=PATH: another hls-origin binary as an
+extra playlist row, measured in the same rounds; --tmpfs: the playlist and segment tables again
+with the tree on a tmpfs mounted huge=within_size, the recommended deployment.
 """
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 QUICK = "--quick" in sys.argv
 ROUNDS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--rounds=")), 1 if QUICK else 5)
-DURATION = 4 if QUICK else 10
+DURATION = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--duration=")), 4 if QUICK else 10)
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT_DIR, "target/release/hls-origin")
+COMPARE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--compare=")), None)
 FRESHNESS = None  # found after the build
 FLOOR = None  # likewise
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -133,14 +138,14 @@ class Nginx(Server):
 
 
 class Origin(Server):
-    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True, promote=True):
+    def __init__(self, name, root, work, budget="256MiB", driver="native", zero_copy=True, promote=True, binary=None):
         super().__init__(name, root, work)
         conf = os.path.join(work, f"{name}.toml")
         with open(conf, "w") as f:
             f.write(f'[server]\nlisten = "127.0.0.1:{self.port}"\nroot = "{root}"\naccess_log = false\n'
                     f'http1_driver = "{driver}"\nzero_copy = {str(zero_copy).lower()}\n'
                     f'[cache]\nmemory_budget = "{budget}"\npromote_large = {str(promote).lower()}\n')
-        self.proc = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "--config", conf],
+        self.proc = subprocess.Popen(["taskset", "-c", "0", binary or BIN, "serve", "--config", conf],
                                      stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
         wait_port(self.port)
 
@@ -166,7 +171,11 @@ def make_tree(root):
         d = os.path.join(root, f"pl/s{i}")
         os.makedirs(d)
         with open(os.path.join(d, "index.m3u8"), "w") as f:
-            f.write(playlist(1000 + i, 15))  # ~600 B, as the issue specifies
+            f.write(playlist(1000 + i, 15))  # ~600 B
+        d = os.path.join(root, f"small/s{i}")
+        os.makedirs(d)
+        with open(os.path.join(d, "index.m3u8"), "w") as f:
+            f.write(small_playlist(1000 + i))  # ~230 B
     os.makedirs(os.path.join(root, "seg"))
     for i in range(20):
         with open(os.path.join(root, f"seg/s{i}.ts"), "wb") as f:
@@ -179,6 +188,14 @@ def playlist(seq, n):
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:6", f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
     for k in range(n):
         lines += ["#EXTINF:6.006,", f"segment_{seq + k:08d}.ts"]
+    return "\n".join(lines) + "\n"
+
+
+def small_playlist(seq):
+    """What ffmpeg's hls muxer writes by default (5 segments of 2 s): 232 bytes."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", f"#EXT-X-MEDIA-SEQUENCE:{seq}"]
+    for k in range(5):
+        lines += ["#EXTINF:2.000000,", f"index{seq + k}.ts"]
     return "\n".join(lines) + "\n"
 
 
@@ -242,8 +259,15 @@ def median(results, key):
 
 
 def throughput(root, work):
+    """Every server is started once and stays up; then, per workload, ROUNDS rounds in which each
+    server gets one DURATION run in turn (the order reversed every other round). This machine
+    kind's speed drifts over minutes (other guests on the host), so CPU ratios are also taken per
+    round between runs seconds apart, and their median reported ("paired")."""
     paths = {"playlists": [f"/pl/s{i}/index.m3u8" for i in range(200)],
+             "playlists-230B": [f"/small/s{i}/index.m3u8" for i in range(200)],
              "segments": [f"/seg/s{i}.ts" for i in range(20)]}
+    if "--only-playlists" in sys.argv:
+        del paths["segments"]
     scripts = {w: wrk_script(work, w, p) for w, p in paths.items()}
     makers = [("nginx", lambda: Nginx("nginx", root, work)),
               ("nginx-sendfile-off", lambda: Nginx("nginx-sendfile-off", root, work, sendfile=False)),
@@ -253,40 +277,51 @@ def throughput(root, work):
               # promotes them into RAM, this one keeps them on sendfile
               ("hls-origin-sendfile", lambda: Origin("hls-origin-sendfile", root, work, promote=False)),
               ("tokio-floor", lambda: Floor("tokio-floor", root, work))]
-    only = {"tokio-floor": "playlists", "hls-origin-sendfile": "segments"}
-    results = {w: {name: [] for name, _ in makers if only.get(name, w) == w} for w in paths}
-    for rnd in range(ROUNDS):
+    only = {"tokio-floor": ("playlists",), "hls-origin-sendfile": ("segments",)}
+    if COMPARE:
+        # another build of hls-origin (say, the last commit's) on the playlist workloads
+        makers.insert(3, ("hls-origin-compare", lambda: Origin("hls-origin-compare", root, work, binary=COMPARE)))
+        only["hls-origin-compare"] = ("playlists", "playlists-230B")
+    results = {w: {name: [] for name, _ in makers if w in only.get(name, (w,))} for w in paths}
+    servers = {}
+    try:
         for name, make in makers:
-            server = make()
-            try:
-                for w, script in scripts.items():
-                    if name not in results[w]:
-                        continue
-                    run_wrk(server, script, duration=2, connections=64)  # warm-up
-                    results[w][name].append(run_wrk(server, script))
-            finally:
-                server.stop()
-            print(f"  round {rnd + 1}/{ROUNDS}: {name} done", file=sys.stderr)
+            servers[name] = make()
+        for w, script in scripts.items():
+            names = list(results[w])
+            for name in names:
+                run_wrk(servers[name], script, duration=2, connections=64)  # warm-up
+            for rnd in range(ROUNDS):
+                for name in (names if rnd % 2 == 0 else names[::-1]):
+                    results[w][name].append(run_wrk(servers[name], script))
+                print(f"  {w}: round {rnd + 1}/{ROUNDS} done", file=sys.stderr)
+    finally:
+        for server in servers.values():
+            server.stop()
     return results
 
 
 def print_table(results):
     for w, by_server in results.items():
-        key = "rps" if w == "playlists" else "gbps"
-        cpu_key = "cpu_us_per_req" if w == "playlists" else "cpu_s_per_gb"
+        key = "rps" if w.startswith("playlists") else "gbps"
+        cpu_key = "cpu_us_per_req" if w.startswith("playlists") else "cpu_s_per_gb"
         med = {s: {k: median(r, k) for k in r[0]} for s, r in by_server.items()}
         nginxes = [s for s in med if s.startswith("nginx")]
         # (tokio-floor is a reference row, never "the best nginx")
         # CPU ratios are against the nginx with the lowest CPU for the workload.
         cheapest = min(nginxes, key=lambda s: med[s][cpu_key])
         best = max(nginxes, key=lambda s: med[s][key])
-        print(f"\n{w} (median of {ROUNDS}; throughput vs best nginx = {best}, CPU vs cheapest nginx = {cheapest})")
+
+        def paired(s, k, ref):
+            return statistics.median(a[k] / b[k] for a, b in zip(by_server[s], by_server[ref]))
+        print(f"\n{w} (median of {ROUNDS}; throughput vs best nginx = {best}, CPU vs cheapest nginx = {cheapest};"
+              f" paired = median of per-round ratios)")
         print(f"{'server':<20}{'req/s':>10}{'GB/s':>8}{'CPU us/req':>12}{'CPU s/GB':>10}{'RSS MB':>8}"
-              f"{'thr ratio':>10}{'CPU ratio':>10}{'errors':>8}")
+              f"{'thr ratio':>10}{'CPU ratio':>10}{'paired thr':>11}{'paired CPU':>11}{'errors':>8}")
         for s, m in med.items():
             print(f"{s:<20}{m['rps']:>10.0f}{m['gbps']:>8.3f}{m['cpu_us_per_req']:>12.2f}{m['cpu_s_per_gb']:>10.3f}"
                   f"{m['rss_mb']:>8.1f}{m[key] / med[best][key]:>10.2f}{m[cpu_key] / med[cheapest][cpu_key]:>10.2f}"
-                  f"{m['errors']:>8.0f}")
+                  f"{paired(s, key, best):>11.2f}{paired(s, cpu_key, cheapest):>11.2f}{m['errors']:>8.0f}")
 
 
 def freshness(root, work):
@@ -417,21 +452,18 @@ def main():
         cold(work)
         shutil.rmtree(work, ignore_errors=True)
         return
-    if "--tmpfs" in sys.argv or "--only-throughput" in sys.argv:
-        throughput_tables(work)
+    print(f"hls-origin vs nginx ({subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}),"
+          f" {os.cpu_count()} CPUs, servers on CPU 0, wrk on CPU 1", file=sys.stderr)
+    throughput_tables(work)
+    if "--only-throughput" in sys.argv or "--only-playlists" in sys.argv:
         shutil.rmtree(work, ignore_errors=True)
         return
     root = os.path.join(work, "root")
-    os.makedirs(root)
-    make_tree(root)
     stop = threading.Event()
     writer = threading.Thread(target=live_writer, args=(root, stop))
     writer.start()
     try:
-        print(f"hls-origin vs nginx ({subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}),"
-              f" {os.cpu_count()} CPUs, servers on CPU 0, wrk on CPU 1", file=sys.stderr)
-        print(f"machine: {machine(root)}", file=sys.stderr)
-        print_table(throughput(root, work))
+        print(f"\nmachine: {machine(root)}; {time.strftime('%Y-%m-%d')}")
         freshness(root, work)
     finally:
         stop.set()

@@ -77,6 +77,7 @@ impl App {
         let mut background = tokio::task::JoinSet::new();
         background.spawn(reload::on_hangup(Arc::clone(&state)));
         background.spawn(housekeeping(Arc::clone(&state)));
+        background.spawn(refresh_playlists(state.store.clone()));
         if let Some(on_demand) = state.on_demand.clone() {
             background.spawn(stop_idle(on_demand, Arc::clone(&state.usage)));
         }
@@ -132,6 +133,18 @@ async fn housekeeping(state: Arc<AppState>) {
             let _ = tokio::task::spawn_blocking(crate::allocator::return_free_memory).await;
             peak = open;
         }
+    }
+}
+
+/// Renews unchanged playlists ahead of their validity (see `store::refresh`), so a request
+/// never waits for a revalidation read.
+async fn refresh_playlists(store: crate::store::Store) {
+    let Some(period) = store.refresh_period() else { return };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        store.refresh_playlists().await;
     }
 }
 

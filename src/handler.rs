@@ -33,7 +33,7 @@ use crate::path::{NormPath, PathError};
 use crate::plan::ResponsePlan;
 use crate::playlist::directives::DirectiveError;
 use crate::range::{self, ByteRange, RangeDecision};
-use crate::request::{Fields, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
+use crate::request::{Fields, NameSet, RequestHead, MAX_HEADER_BYTES, MAX_TARGET_BYTES};
 use crate::respond::{Completed, Refusal, Respond};
 use crate::secure_link::{self, Verdict};
 use crate::settings::{Current, Settings};
@@ -350,8 +350,15 @@ fn wants_gzip(headers: Fields<'_>) -> bool {
     headers.get("range").is_none() && headers.get("accept-encoding").is_some_and(crate::encoding::accepts_gzip)
 }
 
+/// The fields `select_part` looks at.
+const PRECONDITIONS_AND_RANGE: NameSet =
+    NameSet::of(&["if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"]);
+
 /// Conditionals first (RFC 9110 §13.2.2), then Range (§14.2).
 fn select_part(entry: &FileEntry, gzip: Option<&Encoded>, headers: Fields<'_>) -> Result<Part, RequestError> {
+    if !headers.may_contain_any(PRECONDITIONS_AND_RANGE) {
+        return Ok(Part::Whole);
+    }
     let etag = gzip.map_or(&entry.etag, |g| &g.etag);
     let validators = Validators { etag: etag.as_bytes(), modified_secs: entry.modified_secs };
     let use_range = match conditional::evaluate(headers, validators) {

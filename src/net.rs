@@ -6,6 +6,7 @@
 pub mod activity;
 mod bind;
 pub mod gate;
+mod race;
 pub mod stop;
 
 use std::future::Future;
@@ -98,11 +99,9 @@ pub async fn serve<F, Fut>(
         conns.spawn(async move {
             // Declared first, so dropped last: after the socket (owned by `conn`) is closed.
             let _admission = admission;
-            tokio::select! {
-                () = conn => {}
-                closed = activity.watchdog(timeouts.first_byte, timeouts.idle, &phase, timeouts.min_send_rate) => {
-                    watchdog_closed(peer, &phase, closed, &timeouts);
-                }
+            let watchdog = activity.watchdog(timeouts.first_byte, timeouts.idle, &phase, timeouts.min_send_rate);
+            if let Some(closed) = race::race(conn, watchdog).await {
+                watchdog_closed(peer, &phase, closed, &timeouts);
             }
         });
     }

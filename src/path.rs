@@ -105,8 +105,9 @@ impl NormPath {
 
     /// True when any segment is a dot-file (`.complete`, `.git`, editor swap files).
     pub fn is_hidden(&self) -> bool {
-        // Every segment follows a `/`, so a segment starting with `.` is a `/.`.
-        self.0.contains("/.")
+        // Every segment follows a `/`, so a segment starting with `.` is a `/.`. A plain byte
+        // scan: `str::contains` sets up a substring searcher, costlier than the whole path.
+        self.0.as_bytes().windows(2).any(|w| w == b"/.")
     }
 
     /// True for a path ending in `/`: a directory, never a file.
@@ -116,8 +117,10 @@ impl NormPath {
 
     /// The last segment's extension, lower-cased comparisons are the caller's business.
     pub fn extension(&self) -> Option<&str> {
-        let name = self.0.rfind('/').map_or(self.0.as_str(), |i| &self.0[i + 1..]);
-        name.rfind('.').map(|i| &name[i + 1..])
+        // From the end: a `.` before any `/` starts the last segment's extension.
+        let dot = self.0.bytes().rev().position(|b| b == b'.' || b == b'/')?;
+        let at = self.0.len() - dot - 1;
+        (self.0.as_bytes()[at] == b'.').then(|| &self.0[at + 1..])
     }
 }
 
@@ -199,6 +202,16 @@ mod tests {
             if is_normal(&s) {
                 prop_assert_eq!(NormPath::normalise(&s).map(|p| p.0), Ok(s.clone()));
             }
+        }
+
+        /// The byte scans agree with their definitions: the extension is what follows the last
+        /// `.` of the last segment; hidden means some segment starts with `.`.
+        #[test]
+        fn classification_matches_its_definition(s in "/[a-zé./]{0,24}") {
+            let path = NormPath(s.clone());
+            let name = s.rsplit('/').next().unwrap_or("");
+            prop_assert_eq!(path.extension(), name.rfind('.').map(|i| &name[i + 1..]));
+            prop_assert_eq!(path.is_hidden(), s.split('/').skip(1).any(|seg| seg.starts_with('.')));
         }
     }
 

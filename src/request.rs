@@ -62,9 +62,26 @@ impl<'a> RawFields<'a> {
 }
 
 /// A one-hash Bloom filter bit for a field name, case-insensitive: length and first letter.
-fn name_bit(name: &str) -> u64 {
-    let first = name.as_bytes().first().map_or(0, u8::to_ascii_lowercase);
-    1 << ((name.len() * 31 + usize::from(first)) % 64)
+const fn name_bit(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let first = if bytes.is_empty() { 0 } else { bytes[0].to_ascii_lowercase() as usize };
+    1 << ((bytes.len() * 31 + first) % 64)
+}
+
+/// A set of field names, for asking at once whether a request may carry any of them.
+#[derive(Clone, Copy, Debug)]
+pub struct NameSet(u64);
+
+impl NameSet {
+    /// The set of `names` (lower-case).
+    pub const fn of(names: &[&str]) -> NameSet {
+        let (mut bits, mut i) = (0, 0);
+        while i < names.len() {
+            bits |= name_bit(names[i]);
+            i += 1;
+        }
+        NameSet(bits)
+    }
 }
 
 impl<'a> From<&'a HeaderMap> for Fields<'a> {
@@ -85,6 +102,15 @@ impl<'a> Fields<'a> {
             Fields::Map(map) => map.get(name).map(|v| v.as_bytes()),
             Fields::Raw(raw) if !raw.may_contain(name) => None,
             Fields::Raw(_) => self.get_all(name).next(),
+        }
+    }
+
+    /// False only when the request carries none of `names`: one test for httparse's fields,
+    /// so the common request without conditionals or ranges skips looking for each of them.
+    pub fn may_contain_any(self, names: NameSet) -> bool {
+        match self {
+            Fields::Map(_) => true,
+            Fields::Raw(raw) => raw.names & names.0 != 0,
         }
     }
 
@@ -224,8 +250,18 @@ mod tests {
             assert_eq!(f.get_all("x-two").collect::<Vec<_>>(), [b"1", b"2"]);
             assert!(!f.contains("range") && !f.contains("hostx") && !f.contains("x-one"));
             assert!(f.contains("HOST") || matches!(f, Fields::Map(_)));
+            assert!(f.may_contain_any(NameSet::of(&["range", "x-two"])));
             assert_eq!(f.size(), "host".len() + 9 + 4 + 2 * ("x-two".len() + 1 + 4));
         }
+    }
+
+    #[test]
+    fn a_plain_cdn_request_skips_the_conditional_fields() {
+        let raw = ["Host", "User-Agent", "Accept", "Accept-Encoding", "Connection", "Via", "X-Forwarded-For"]
+            .map(|name| httparse::Header { name, value: b"v" });
+        let conditionals =
+            ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"];
+        assert!(!Fields::raw(&raw).may_contain_any(NameSet::of(&conditionals)));
     }
 
     #[test]
@@ -250,6 +286,9 @@ mod tests {
             }
             let present = names.iter().any(|n| n.eq_ignore_ascii_case(&probe));
             prop_assert_eq!(fields.get(&probe.to_ascii_lowercase()).is_some(), present);
+            // A set holding the probe never says it is absent when it is present.
+            let lower = probe.to_ascii_lowercase();
+            prop_assert!(!present || fields.may_contain_any(NameSet::of(&["if-match", &lower])));
         }
 
         /// Whatever the fast split accepts, `Uri` accepts with the same path and query.

@@ -11,6 +11,7 @@ mod lint;
 mod live;
 mod memo;
 mod read;
+mod refresh;
 mod rewrites;
 mod root;
 mod versions;
@@ -102,6 +103,8 @@ struct Inner {
     versions: versions::Versions,
     /// The last version of each playlist the producer lint looked at.
     linted: lint::Linted,
+    /// Playlists renewed ahead of their validity when unchanged.
+    refresh: refresh::Refresh,
 }
 
 /// Index into `Inner::lookups`.
@@ -188,6 +191,7 @@ impl Store {
                 evictions,
                 versions: versions::Versions::default(),
                 linted: lint::Linted::default(),
+                refresh: refresh::Refresh::new(settings.validity.playlist),
             }),
         })
     }
@@ -385,6 +389,7 @@ fn load_latest(inner: &Inner, rel: &str) -> Result<Cached, LoadError> {
         if entry.kind.is_playlist() {
             lint::check(inner, rel, entry, epoch);
             inner.last_good.keep(&key, entry);
+            inner.refresh.track(&key);
         } else if inner.rewrites.read(&key, entry) {
             lint::rewritten(inner, &key);
         }

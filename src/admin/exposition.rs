@@ -157,6 +157,12 @@ fn cache(enc: &mut Enc<'_>, state: &AppState) -> std::fmt::Result {
     counter(enc, "disk_reads", "Cache fills read from disk.", state.store.disk_reads())?;
     counter(
         enc,
+        "playlist_renewals",
+        "Cached playlist versions found unchanged on disk and kept ahead of manifest_validity.",
+        state.store.playlists_renewed(),
+    )?;
+    counter(
+        enc,
         "segment_rewrites",
         "Segment names read again with other bytes (an encoder restarted).",
         state.store.rewrites_detected(),

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use atomic_waker::AtomicWaker;
 
@@ -135,12 +135,12 @@ impl StopWatch {
     /// connection's own future in the same `select!` (`biased`), so an idle mark made in the
     /// same wake-up is seen.
     pub fn stopped_idle(&self) -> Stopped<'_> {
-        Stopped { watch: self, need_idle: true }
+        Stopped { watch: self, need_idle: true, registered: None }
     }
 
     /// Resolves once the server is stopping, busy or not.
     pub fn stopped(&self) -> Stopped<'_> {
-        Stopped { watch: self, need_idle: false }
+        Stopped { watch: self, need_idle: false, registered: None }
     }
 }
 
@@ -154,15 +154,23 @@ impl Drop for StopWatch {
 pub struct Stopped<'a> {
     watch: &'a StopWatch,
     need_idle: bool,
+    /// The waker last registered: polled on every wake-up of its connection, it registers
+    /// again only when the task's waker changed (the atomics are not free per request), or
+    /// once stopping (the stop's wake took the registered one).
+    registered: Option<Waker>,
 }
 
 impl Future for Stopped<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let watch = self.watch;
-        watch.waker.register(cx.waker());
-        if watch.is_stopping() && (!self.need_idle || watch.phase.load(Ordering::Relaxed) & STATE == IDLE) {
+        let this = self.get_mut();
+        let watch = this.watch;
+        if watch.is_stopping() || !this.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            watch.waker.register(cx.waker());
+            this.registered = Some(cx.waker().clone());
+        }
+        if watch.is_stopping() && (!this.need_idle || watch.phase.load(Ordering::Relaxed) & STATE == IDLE) {
             Poll::Ready(())
         } else {
             Poll::Pending

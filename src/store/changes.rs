@@ -109,6 +109,7 @@ impl Store {
         match tokio::task::spawn_blocking(read).await {
             Ok(Ok(Lookup::Found(entry))) => {
                 self.inner.last_good.keep(path.as_str(), &entry);
+                self.inner.refresh.track(path.as_str());
                 self.inner.cache.insert(path.as_str().to_string(), Cached::File(entry)).await
             }
             Ok(Ok(Lookup::Busy)) => {

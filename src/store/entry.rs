@@ -16,7 +16,7 @@ use crate::playlist::PlaylistInfo;
 use crate::usage::StreamUsage;
 
 /// Where a file version's bytes are.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Content {
     /// Read whole into RAM.
     Ram(Bytes),
@@ -36,6 +36,9 @@ pub struct FileEntry {
     /// Inode and nanosecond mtime of the version read: a promoted copy of the same version
     /// keeps its ETag.
     pub(super) stamp: (u64, i128),
+    /// Length and xxh3 of the file's own bytes (a playlist's cached bytes may be rendered):
+    /// what a refresh compares to renew an unchanged version. The hash is 0 for disk entries.
+    pub(super) source: (u64, u64),
     /// What it is.
     pub kind: MediaKind,
     /// Playlist facts, for `.m3u8`.
@@ -142,7 +145,7 @@ fn representations(
 }
 
 /// A memoised signed variant of a playlist version.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SignedMemo {
     /// What the variant depends on besides the version.
     pub key: Vec<u8>,
@@ -186,6 +189,7 @@ impl FileEntry {
             len: bytes.len() as u64,
             hits: Default::default(),
             stamp: self.stamp,
+            source: self.source,
             playlist: self.playlist.clone(),
             live: None,
             kind: self.kind,
@@ -198,6 +202,35 @@ impl FileEntry {
             created: self.created,
             retired: AtomicBool::new(false),
             content: Content::Ram(bytes),
+        }
+    }
+
+    /// The same version found unchanged at `checked_at`: everything shared (bytes, ETag,
+    /// header blocks, gzip, rendered variants, the signed memo), a validity that runs from then.
+    pub(super) fn renewed(&self, checked_at: Instant) -> FileEntry {
+        let signed = self.signed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        FileEntry {
+            content: self.content.clone(),
+            len: self.len,
+            hits: std::sync::atomic::AtomicU32::new(self.hits.load(std::sync::atomic::Ordering::Relaxed)),
+            stamp: self.stamp,
+            source: self.source,
+            kind: self.kind,
+            playlist: self.playlist.clone(),
+            live: self.live.clone(),
+            etag: self.etag.clone(),
+            modified_secs: self.modified_secs,
+            last_modified: self.last_modified.clone(),
+            content_type: self.content_type.clone(),
+            cache_control: self.cache_control.clone(),
+            cors: self.cors.clone(),
+            ok_head: Arc::clone(&self.ok_head),
+            validators_head: Arc::clone(&self.validators_head),
+            gzip: self.gzip.clone(),
+            signed: Mutex::new(signed),
+            stream: Arc::clone(&self.stream),
+            created: checked_at,
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -236,6 +269,7 @@ pub(super) fn entry_for(
     policy: &HeaderPolicy,
     previous: Option<&FileEntry>,
 ) -> FileEntry {
+    let source = (bytes.len() as u64, xxhash_rust::xxh3::xxh3_64(&bytes));
     let (bytes, live) = match kind.is_playlist() {
         true => super::live::prepare(bytes, policy.offer, previous),
         false => (bytes, None),
@@ -246,6 +280,7 @@ pub(super) fn entry_for(
     let known = previous.filter(|p| p.etag.as_bytes() == etag.as_bytes()).and_then(|p| p.gzip.clone());
     let mut entry = finish_entry(Content::Ram(bytes), len, etag, (kind, playlist), meta, (policy, known));
     entry.live = live;
+    entry.source = source;
     entry
 }
 
@@ -309,6 +344,7 @@ fn finish_entry(
         retired: AtomicBool::new(false),
         hits: Default::default(),
         stamp: stamp(meta),
+        source: (len, 0),
         playlist,
         live: None,
         kind,

@@ -154,6 +154,21 @@ fn log_unusual(rel: &str) {
     );
 }
 
+/// True when `rel` is still exactly the version `entry` was read from: the same inode, mtime
+/// and length, and the same bytes (a rewrite within one timestamp tick changes the hash).
+pub(super) fn unchanged(inner: &Inner, rel: &str, entry: &super::FileEntry) -> io::Result<bool> {
+    let Some(file) = open_beneath(inner, rel)? else { return Ok(false) };
+    let before = file.metadata()?;
+    let stamp = (before.ino(), i128::from(before.mtime()) * 1_000_000_000 + i128::from(before.mtime_nsec()));
+    if !before.is_file() || stamp != entry.stamp || before.len() != entry.source.0 {
+        return Ok(false);
+    }
+    let bytes = read_at_most(&file, before.len())?;
+    Ok(bytes.len() as u64 == entry.source.0
+        && xxhash_rust::xxh3::xxh3_64(&bytes) == entry.source.1
+        && same_version(&before, &file.metadata()?))
+}
+
 /// A version just read, tied to its stream directory's usage record.
 fn found(inner: &Inner, rel: &str, entry: super::FileEntry) -> Lookup {
     Lookup::Found(Arc::new(entry.in_stream(inner.usage.stream(stream_dir(rel)))))
@@ -173,6 +188,7 @@ fn read_at_most(file: &File, len: u64) -> io::Result<Bytes> {
     reader.take(len + 1).read_to_end(&mut buf)?;
     Ok(Bytes::from(buf))
 }
+
 /// Opens `rel` beneath the root, never following a symlink out of it. `Ok(None)` for anything
 /// that should look like a missing file.
 pub(super) fn open_beneath(inner: &Inner, rel: &str) -> io::Result<Option<File>> {

@@ -210,3 +210,20 @@ async fn concurrent_misses_share_one_read_and_hits_read_nothing() {
     }
     assert_eq!(s.state.store.disk_reads() - before, 1);
 }
+
+#[tokio::test]
+async fn a_polled_playlist_is_renewed_ahead_of_its_validity_with_the_same_version() {
+    // Short enough that a pass runs every 100 ms; nothing changes the file.
+    let s = TestServer::start_with("[cache]\nmanifest_validity = \"200ms\"\n").await;
+    let first = s.get("/live_ts/index.m3u8").await;
+    assert_eq!(first.status, 200);
+    let etag = first.header("etag").unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // A renewal needs the stream read since the previous pass: keep polling, as a player does.
+    while s.state.store.playlists_renewed() < 3 {
+        assert!(Instant::now() < deadline, "no renewal in 10 s");
+        let r = s.get("/live_ts/index.m3u8").await;
+        assert_eq!((r.status, r.header("etag")), (200, Some(etag.as_str())), "the same version, renewed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
