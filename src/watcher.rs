@@ -132,6 +132,9 @@ pub fn start(store: Store, changes: ChangeRx, sinks: Vec<Arc<dyn EventSink>>) ->
     let forward = Arc::clone(&shared);
     let handler = move |event: notify::Result<Event>| {
         forward.stats.events.fetch_add(1, Ordering::Relaxed);
+        if event.as_ref().is_ok_and(is_read_only) {
+            return;
+        }
         if forward.paused.load(Ordering::Acquire) || tx.try_send(event).is_err() {
             if !forward.lost.swap(true, Ordering::AcqRel) {
                 forward.stats.overflows.fetch_add(1, Ordering::Relaxed);
@@ -334,6 +337,19 @@ async fn apply(store: &Store, root: &Path, event: Event) {
     }
 }
 
+/// An event that changes nothing: a file opened, read or closed without writing (every request
+/// that opens a file, and every revalidation, makes one), or metadata touched. Dropped on the
+/// watcher's own thread: queued, each would wake the runtime for nothing, and a burst of them
+/// could fill the queue and cost a full rescan.
+fn is_read_only(event: &Event) -> bool {
+    !event.need_rescan()
+        && match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => true,
+            _ => false,
+        }
+}
+
 /// Tells the sinks which paths were written (retention stats them itself, once per tick).
 fn publish(sinks: &[Arc<dyn EventSink>], root: &Path, event: &Event) {
     // Only writes count: opens and reads (by players, or by retention reading playlists) must
@@ -384,4 +400,31 @@ fn request_path(root: &Path, p: &Path, dir: bool) -> Option<NormPath> {
     let rel = rel.to_str()?;
     let path = NormPath::from_fs_relative(rel, dir)?;
     (!crate::media::is_scratch(&path)).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{DataChange, MetadataKind};
+
+    #[test]
+    fn only_events_that_change_nothing_are_dropped() {
+        let read_only = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+        ];
+        let changes = [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+        ];
+        assert!(read_only.into_iter().all(|k| is_read_only(&Event::new(k))));
+        assert!(changes.into_iter().all(|k| !is_read_only(&Event::new(k))));
+        let overflow =
+            Event::new(EventKind::Access(AccessKind::Open(AccessMode::Any))).set_flag(notify::event::Flag::Rescan);
+        assert!(!is_read_only(&overflow), "a lost-events flag always gets through");
+    }
 }
