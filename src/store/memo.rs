@@ -96,16 +96,15 @@ pub(super) fn put(key: &str, entry: &Arc<FileEntry>, until: Instant, generation:
         let mut memo = memo.borrow_mut();
         let set = set_of(key);
         let ways = &mut memo[set..set + WAYS];
-        if let Some(Some(s)) = ways.iter().find(|s| s.as_ref().is_some_and(|s| &*s.key == key)) {
+        let same_key = ways.iter().position(|s| s.as_ref().is_some_and(|s| &*s.key == key));
+        if let Some(Some(s)) = same_key.map(|i| &ways[i]) {
             if Arc::ptr_eq(&s.entry, entry) && s.generation == generation {
                 return;
             }
         }
         // The same key's slot, else a free or outdated one, else the one with the fewest hits
         // (a new path does not push out one that is read all the time).
-        let victim = ways
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| &*s.key == key))
+        let victim = same_key
             .or_else(|| ways.iter().position(|s| s.as_ref().is_none_or(|s| !s.is_current(generation, now))))
             .or_else(|| (0..WAYS).min_by_key(|&i| ways[i].as_ref().map_or(0, |s| s.hits)))
             .unwrap_or(0);

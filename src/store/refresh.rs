@@ -170,6 +170,14 @@ mod tests {
         Store::open(dir, settings, Arc::default()).unwrap()
     }
 
+    /// A root holding one playlist, a store over it (no watcher), and the playlist's path.
+    fn one_playlist() -> (tempfile::TempDir, Store, NormPath) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.m3u8"), PLAYLIST).unwrap();
+        let store = store(dir.path());
+        (dir, store, NormPath::parse("/a.m3u8").unwrap())
+    }
+
     async fn found(store: &Store, path: &NormPath) -> Arc<FileEntry> {
         match store.lookup(path).await.unwrap() {
             Lookup::Found(entry) => entry,
@@ -180,9 +188,7 @@ mod tests {
     /// (No watcher here: only the pass and the request path touch the cache.)
     #[tokio::test]
     async fn an_unchanged_read_playlist_is_renewed_and_a_changed_one_is_left_to_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.m3u8"), PLAYLIST).unwrap();
-        let (store, path) = (store(dir.path()), NormPath::parse("/a.m3u8").unwrap());
+        let (dir, store, path) = one_playlist();
         let first = found(&store, &path).await;
         let _read = first.stream.begin_read();
         let far = Instant::now() + Duration::from_secs(60);
@@ -204,9 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_playlist_nobody_read_since_the_last_pass_is_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.m3u8"), PLAYLIST).unwrap();
-        let (store, path) = (store(dir.path()), NormPath::parse("/a.m3u8").unwrap());
+        let (_dir, store, path) = one_playlist();
         let entry = found(&store, &path).await;
         drop(entry.stream.begin_read());
         // Read times come from the coarse clock: the first pass must start on a later tick, or
