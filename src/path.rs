@@ -6,7 +6,12 @@ use std::fmt;
 /// A decoded, normalised absolute path: starts with `/`, no empty, `.` or `..` segments.
 /// A trailing `/` is kept, because `/a.ts/` must not name the file `/a.ts`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct NormPath(String);
+pub struct NormPath {
+    path: String,
+    /// Some segment starts with `.`: found by the scan that made the path, so every request's
+    /// dot-file check is a load (a function of `path`, so equality and hashing agree).
+    hidden: bool,
+}
 
 /// Why a request path was rejected; every variant is a 400.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +46,8 @@ impl NormPath {
         if !raw.starts_with('/') {
             return Err(PathError::NotAbsolute);
         }
-        if is_normal(raw) {
-            return Ok(NormPath(raw.to_owned()));
+        if let Some(hidden) = scan_normal(raw.as_bytes()) {
+            return Ok(NormPath { path: raw.to_owned(), hidden });
         }
         NormPath::normalise(raw)
     }
@@ -73,7 +78,7 @@ impl NormPath {
         if trailing_slash || segments.is_empty() {
             out.push('/');
         }
-        Ok(NormPath(out))
+        Ok(NormPath::new(out))
     }
 
     /// The request path naming a file at `rel` below the root, as the filesystem spells it (no
@@ -90,37 +95,43 @@ impl NormPath {
         if dir {
             out.push('/');
         }
-        Some(NormPath(out))
+        Some(NormPath::new(out))
+    }
+
+    /// `path` (already normal) with its dot-file flag found by a scan.
+    fn new(path: String) -> NormPath {
+        // Every segment follows a `/`, so a segment starting with `.` is a `/.`. A plain byte
+        // scan: `str::contains` sets up a substring searcher, costlier than the whole path.
+        let hidden = path.as_bytes().windows(2).any(|w| w == b"/.");
+        NormPath { path, hidden }
     }
 
     /// The normalised path, starting with `/` (nginx's `$uri`).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.path
     }
 
     /// The path relative to the root (no leading `/`); empty for the root itself.
     pub fn relative(&self) -> &str {
-        &self.0[1..]
+        &self.path[1..]
     }
 
     /// True when any segment is a dot-file (`.complete`, `.git`, editor swap files).
     pub fn is_hidden(&self) -> bool {
-        // Every segment follows a `/`, so a segment starting with `.` is a `/.`. A plain byte
-        // scan: `str::contains` sets up a substring searcher, costlier than the whole path.
-        self.0.as_bytes().windows(2).any(|w| w == b"/.")
+        self.hidden
     }
 
     /// True for a path ending in `/`: a directory, never a file.
     pub fn is_directory(&self) -> bool {
-        self.0.ends_with('/')
+        self.path.ends_with('/')
     }
 
     /// The last segment's extension, lower-cased comparisons are the caller's business.
     pub fn extension(&self) -> Option<&str> {
         // From the end: a `.` before any `/` starts the last segment's extension.
-        let dot = self.0.bytes().rev().position(|b| b == b'.' || b == b'/')?;
-        let at = self.0.len() - dot - 1;
-        (self.0.as_bytes()[at] == b'.').then(|| &self.0[at + 1..])
+        let dot = self.path.bytes().rev().position(|b| b == b'.' || b == b'/')?;
+        let at = self.path.len() - dot - 1;
+        (self.path.as_bytes()[at] == b'.').then(|| &self.path[at + 1..])
     }
 }
 
@@ -133,17 +144,36 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// True when `raw` is already its own normal form (the common case, kept to one allocation):
-/// nothing to decode, no NUL, and no empty, `.` or `..` segment (so no trailing slash either,
-/// except for the root itself).
-fn is_normal(raw: &str) -> bool {
-    if raw == "/" {
-        return true;
+/// `Some(hidden)` when `raw` (starting with `/`) is already its own normal form (the common
+/// case, kept to one allocation): nothing to decode, no NUL, and no empty, `.` or `..` segment
+/// (so no trailing slash either, except for the root itself). `hidden`: some segment starts
+/// with `.`. One pass over the bytes: this runs on every request.
+fn scan_normal(raw: &[u8]) -> Option<bool> {
+    if raw == b"/" {
+        return Some(false);
     }
+    let mut hidden = false;
     // Each segment, from just after its `/`: not empty, not `.` or `..`; no `%`, no NUL.
-    raw.as_bytes()[1..]
-        .split(|&b| b == b'/')
-        .all(|seg| !matches!(seg, b"" | b"." | b"..") && !seg.iter().any(|&b| b == b'%' || b == 0))
+    let mut start = 1;
+    loop {
+        let mut end = start;
+        while let Some(&b) = raw.get(end).filter(|&&b| b != b'/') {
+            if b == b'%' || b == 0 {
+                return None;
+            }
+            end += 1;
+        }
+        let segment = &raw[start..end];
+        match segment.first() {
+            None => return None,
+            Some(b'.') if matches!(segment, b"." | b"..") => return None,
+            Some(&first) => hidden |= first == b'.',
+        }
+        if end == raw.len() {
+            return Some(hidden);
+        }
+        start = end + 1;
+    }
 }
 
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
@@ -199,8 +229,8 @@ mod tests {
         /// A path the fast check calls normal is exactly what full normalisation makes of it.
         #[test]
         fn fast_path_is_a_fixed_point(s in "/[a-z./%0-9\\x00]{0,24}") {
-            if is_normal(&s) {
-                prop_assert_eq!(NormPath::normalise(&s).map(|p| p.0), Ok(s.clone()));
+            if let Some(hidden) = scan_normal(s.as_bytes()) {
+                prop_assert_eq!(NormPath::normalise(&s), Ok(NormPath { path: s.clone(), hidden }));
             }
         }
 
@@ -208,10 +238,20 @@ mod tests {
         /// `.` of the last segment; hidden means some segment starts with `.`.
         #[test]
         fn classification_matches_its_definition(s in "/[a-zé./]{0,24}") {
-            let path = NormPath(s.clone());
+            let path = NormPath::new(s.clone());
             let name = s.rsplit('/').next().unwrap_or("");
             prop_assert_eq!(path.extension(), name.rfind('.').map(|i| &name[i + 1..]));
             prop_assert_eq!(path.is_hidden(), s.split('/').skip(1).any(|seg| seg.starts_with('.')));
+        }
+
+        /// Whichever way `parse` went (the one-pass scan or the full normalisation), the
+        /// dot-file flag is the definition's for the path it made.
+        #[test]
+        fn parsed_paths_know_their_dot_files(s in "/[a-z./%0-9]{0,24}") {
+            if let Ok(path) = NormPath::parse(&s) {
+                let defined = path.as_str().split('/').skip(1).any(|seg| seg.starts_with('.'));
+                prop_assert_eq!(path.is_hidden(), defined);
+            }
         }
     }
 

@@ -119,7 +119,12 @@ impl<'a> Fields<'a> {
     where
         'a: 'n,
     {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        // The name filter first: asking for a field the request lacks scans nothing.
+        let fields = match self {
+            Fields::Raw(raw) if !raw.may_contain(name) => FieldIter::Raw([].iter()),
+            _ => self.iter(),
+        };
+        fields.filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// True when `name` (lower-case) is present.
@@ -194,17 +199,14 @@ impl<'a> Target<'a> {
         if bytes.first() != Some(&b'/') {
             return None;
         }
-        let q = bytes.iter().position(|&b| b == b'?');
-        let (path, query) = match q {
-            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
-            None => (bytes, None),
+        // One pass: path bytes up to the first `?` (which `PATH_OK` leaves out), then the query.
+        let path_len = bytes.iter().position(|&b| !PATH_OK[usize::from(b)]).unwrap_or(bytes.len());
+        let query = match bytes.get(path_len) {
+            None => None,
+            Some(b'?') if bytes[path_len + 1..].iter().all(|&b| QUERY_OK[usize::from(b)]) => Some(&raw[path_len + 1..]),
+            Some(_) => return None,
         };
-        if !path.iter().all(|&b| PATH_OK[usize::from(b)])
-            || !query.unwrap_or_default().iter().all(|&b| QUERY_OK[usize::from(b)])
-        {
-            return None;
-        }
-        Some(Target { path: &raw[..path.len()], query: q.map(|i| &raw[i + 1..]), len: raw.len() })
+        Some(Target { path: &raw[..path_len], query, len: raw.len() })
     }
 }
 
@@ -286,6 +288,8 @@ mod tests {
             }
             let present = names.iter().any(|n| n.eq_ignore_ascii_case(&probe));
             prop_assert_eq!(fields.get(&probe.to_ascii_lowercase()).is_some(), present);
+            let every = names.iter().filter(|n| n.eq_ignore_ascii_case(&probe)).count();
+            prop_assert_eq!(fields.get_all(&probe.to_ascii_lowercase()).count(), every);
             // A set holding the probe never says it is absent when it is present.
             let lower = probe.to_ascii_lowercase();
             prop_assert!(!present || fields.may_contain_any(NameSet::of(&["if-match", &lower])));
