@@ -100,7 +100,7 @@ impl<'a> Fields<'a> {
     pub fn get(self, name: &str) -> Option<&'a [u8]> {
         match self {
             Fields::Map(map) => map.get(name).map(|v| v.as_bytes()),
-            Fields::Raw(raw) if !raw.may_contain(name) => None,
+            // `get_all` consults the name filter first.
             Fields::Raw(_) => self.get_all(name).next(),
         }
     }
